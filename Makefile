@@ -1,0 +1,56 @@
+# genjobs — everyday commands. `make run` serves the API locally; `make test` runs the test suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 3000
+MERCHANT ?= acme
+ENV ?= dev
+PART ?= all
+PYTEST_ARGS ?=
+
+.PHONY: help install run token test lint format validate build migrate openapi bench fuzz load deploy clean
+
+help:
+	@grep -E '^[a-z]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## create the virtualenv and install the project with its dev tools
+
+run: $(STAMP) ## serve the HTTP API on 127.0.0.1:$(PORT) over an embedded PostgreSQL (data in .local/)
+	@PORT=$(PORT) $(PY) -m local_runner
+
+token: $(STAMP) ## print a local bearer token: make token MERCHANT=acme
+	@$(PY) -m local_runner token $(MERCHANT)
+
+migrate: $(STAMP) ## apply sql/ migrations (DATABASE_URL, or the embedded server under .local/)
+	@$(PY) -m local_runner migrate
+
+test: $(STAMP) ## run the whole test suite on a real PostgreSQL (embedded unless DATABASE_URL is set)
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff and mypy
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy layers/shared/genjobs functions local_runner tests
+
+format: $(STAMP)
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+validate: ## sam validate --lint and cfn-lint (tools in their own venv, .tools/)
+	@bash scripts/validate.sh
+
+build: ## sam build for arm64 python3.12, no Docker
+	@bash scripts/build.sh
+
+deploy: build ## deploy with SAM: make deploy ENV=dev (needs AWS credentials)
+	@.tools/bin/sam deploy --config-env $(ENV)
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Media providers: Bedrock for AWS, a deterministic local one for development."""

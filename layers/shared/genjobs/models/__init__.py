@@ -1,0 +1,1 @@
+"""Pydantic models shared by services, data access and handlers."""

@@ -1,0 +1,91 @@
+"""Connection settings for AWS: IAM auth tokens and Secrets Manager secrets (moto at the AWS boundary)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import pytest
+from genjobs.db import Database, DatabaseSettings
+from genjobs.db.default import credentials_for, database_from_env
+from moto import mock_aws
+from psycopg.conninfo import conninfo_to_dict
+
+
+def test_url_settings_from_env() -> None:
+    settings = DatabaseSettings.from_env({"DATABASE_URL": "postgresql://u@h/db", "DB_CONNECT_TIMEOUT": "2",
+                                          "DB_POOL_MAX_SIZE": "3", "DB_MAX_LIFETIME": "900"})
+    assert settings.auth == "url" and settings.conninfo == "postgresql://u@h/db"
+    assert (settings.connect_timeout_seconds, settings.pool_max_size, settings.max_lifetime_seconds) == (2.0, 3, 900.0)
+    assert credentials_for(settings) is None
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({}, "DATABASE_URL"),
+    ({"DB_AUTH": "iam", "DB_HOST": "proxy"}, "DB_USER"),
+    ({"DB_AUTH": "iam", "DB_HOST": "proxy", "DB_USER": "app"}, "AWS_REGION"),
+    ({"DB_AUTH": "secret"}, "DB_SECRET_ID"),
+    ({"DB_AUTH": "kerberos"}, "DB_AUTH"),
+    ({"DATABASE_URL": "x", "DB_POOL_MAX_SIZE": "0"}, "pool sizes"),
+    ({"DATABASE_URL": "x", "DB_CONNECT_TIMEOUT": "soon"}, "number"),
+])
+def test_bad_settings_are_clear_errors(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DatabaseSettings.from_env(env)
+
+
+@mock_aws
+def test_iam_auth_signs_a_fresh_token_for_every_new_connection() -> None:
+    # Given IAM settings for an RDS Proxy endpoint
+    settings = DatabaseSettings.from_env({
+        "DB_AUTH": "iam", "DB_HOST": "genjobs.proxy-abc.us-east-1.rds.amazonaws.com", "DB_PORT": "5432",
+        "DB_NAME": "genjobs", "DB_USER": "genjobs_app", "AWS_REGION": "us-east-1",
+    })
+    provider = credentials_for(settings)
+    assert provider is not None
+
+    # When two connections are opened
+    first, second = provider(), provider()
+
+    # Then each gets a signed rds-db:connect token for that host and user, with TLS required
+    for kwargs in (first, second):
+        assert kwargs["host"] == settings.host and kwargs["user"] == "genjobs_app"
+        assert kwargs["sslmode"] == "require"
+        token = urlparse("https://" + kwargs["password"])
+        query = parse_qs(token.query)
+        assert token.hostname == settings.host and query["Action"] == ["connect"]
+        assert query["DBUser"] == ["genjobs_app"] and "X-Amz-Signature" in query
+    assert settings.conninfo == ""  # no secret ever lives in the static connection string
+
+
+@mock_aws
+def test_secret_auth_reads_the_rds_secret_and_connects(database_url: str) -> None:
+    # Given a Secrets Manager secret in the RDS JSON shape pointing at the test database
+    parts = conninfo_to_dict(database_url)
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = client.create_secret(Name="genjobs/db", SecretString=json.dumps({
+        "username": parts.get("user", "postgres"), "password": "not-checked-by-trust-auth",
+        "host": parts["host"], "port": 5432, "dbname": parts["dbname"],
+    }))["ARN"]
+
+    # When the layer builds its database from the environment with DB_AUTH=secret
+    database = database_from_env({"DB_AUTH": "secret", "DB_SECRET_ID": arn, "DB_NAME": str(parts["dbname"]),
+                                  "AWS_REGION": "us-east-1"})
+    try:
+        # Then it connects with the secret's credentials (TLS is not used on a Unix socket)
+        assert database.fetch_value("SELECT current_database()") == parts["dbname"]
+        assert database.fetch_value("SELECT current_user") == parts.get("user", "postgres")
+    finally:
+        database.close()
+
+
+def test_pool_connections_never_prepare_and_run_in_autocommit(database_url: str) -> None:
+    database = Database(DatabaseSettings(url=database_url))
+    try:
+        with database.connection() as conn:
+            assert conn.prepare_threshold is None
+            assert conn.autocommit is True
+        assert database.settings.max_lifetime_seconds < 1800  # below RDS Proxy IdleClientTimeout
+    finally:
+        database.close()

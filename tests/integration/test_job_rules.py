@@ -1,0 +1,116 @@
+"""Job status transitions, versioning, the timeline and NOTIFY, enforced by the database."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+import pytest
+from genjobs.db import Database
+
+LEGAL = [
+    ("queued", "processing"), ("queued", "failed"), ("queued", "canceled"),
+    ("processing", "generating_videos"), ("processing", "completed"), ("processing", "failed"),
+    ("processing", "canceled"), ("processing", "queued"),
+    ("generating_videos", "completed"), ("generating_videos", "failed"), ("generating_videos", "canceled"),
+    ("generating_videos", "queued"),
+]
+STATUSES = ["queued", "processing", "generating_videos", "completed", "failed", "canceled"]
+ILLEGAL = [(a, b) for a in STATUSES for b in STATUSES if a != b and (a, b) not in LEGAL]
+
+
+def new_job(db: Database, status: str = "queued") -> Any:
+    db.execute("INSERT INTO merchants (id) VALUES ('acme') ON CONFLICT DO NOTHING")
+    persona = db.fetch_value("INSERT INTO personas (merchant_id, name) VALUES ('acme', 'Pip') RETURNING id")
+    extra = ", completed_at, error_code" if status in ("completed", "failed", "canceled") else ""
+    values = ", now(), 'X'" if extra else ""
+    return db.fetch_value(
+        f"INSERT INTO generation_jobs (merchant_id, persona_id, job_type, variation_count, status{extra}) "
+        f"VALUES ('acme', %s, 'character_variations', 3, %s{values}) RETURNING id", (persona, status))
+
+
+def set_status(db: Database, job_id: Any, status: str) -> None:
+    db.execute("UPDATE generation_jobs SET status = %s, error_code = coalesce(error_code, 'E') WHERE id = %s",
+               (status, job_id))
+
+
+@pytest.mark.parametrize(("from_status", "to_status"), LEGAL)
+def test_legal_transitions_are_allowed(db: Database, from_status: str, to_status: str) -> None:
+    job = new_job(db, from_status)
+    set_status(db, job, to_status)
+    assert db.fetch_value("SELECT status FROM generation_jobs WHERE id = %s", (job,)) == to_status
+
+
+@pytest.mark.parametrize(("from_status", "to_status"), ILLEGAL)
+def test_illegal_transitions_are_rejected(db: Database, from_status: str, to_status: str) -> None:
+    # Given a job in from_status
+    job = new_job(db, from_status)
+
+    # When a writer tries to move it to a status the table does not allow
+    with pytest.raises(psycopg.DatabaseError) as info:
+        set_status(db, job, to_status)
+
+    # Then the database refuses with GJ409 and says what was attempted, and nothing changed
+    assert info.value.sqlstate == "GJ409"
+    assert json.loads(info.value.diag.message_detail or "{}")["to"] == to_status
+    assert db.fetch_value("SELECT status FROM generation_jobs WHERE id = %s", (job,)) == from_status
+
+
+def test_version_bumps_on_change_only_and_timeline_records_changes(db: Database) -> None:
+    job = new_job(db)
+    assert db.fetch_value("SELECT version FROM generation_jobs WHERE id = %s", (job,)) == 1
+
+    db.execute("UPDATE generation_jobs SET progress = progress WHERE id = %s", (job,))  # no real change
+    assert db.fetch_value("SELECT version FROM generation_jobs WHERE id = %s", (job,)) == 1
+
+    db.execute("UPDATE generation_jobs SET status = 'processing', current_step = 'rendering' WHERE id = %s", (job,))
+    db.execute("UPDATE generation_jobs SET current_step = 'uploading', progress = 50 WHERE id = %s", (job,))
+    db.execute("UPDATE generation_jobs SET status = 'completed', progress = 100 WHERE id = %s", (job,))
+
+    row = db.fetch_one("SELECT version, started_at, completed_at FROM generation_jobs WHERE id = %s", (job,))
+    assert row is not None
+    assert row["version"] == 4
+    assert row["started_at"] is not None and row["completed_at"] >= row["started_at"]
+    events = db.fetch_all("SELECT event_type, status, current_step FROM job_events WHERE job_id = %s ORDER BY id",
+                          (job,))
+    assert [(e["event_type"], e["status"], e["current_step"]) for e in events] == [
+        ("created", "queued", None),
+        ("status_changed", "processing", "rendering"),
+        ("step_changed", "processing", "uploading"),
+        ("status_changed", "completed", "uploading"),
+    ]
+
+
+def test_job_changes_are_notified(db: Database, database_url: str) -> None:
+    # Given a listener on its own connection (LISTEN never runs on pooled request connections)
+    with psycopg.connect(database_url, autocommit=True) as listener:
+        listener.execute("LISTEN job_events")
+        job = new_job(db)
+        db.execute("UPDATE generation_jobs SET status = 'processing', progress = 10 WHERE id = %s", (job,))
+        payloads = [json.loads(n.payload) for n in listener.notifies(timeout=2.0, stop_after=2)]
+    assert [(p["job_id"], p["status"], p["version"]) for p in payloads] == [
+        (str(job), "queued", 1), (str(job), "processing", 2)]
+    assert payloads[1]["progress"] == 10 and payloads[1]["merchant_id"] == "acme"
+
+
+def test_one_active_job_per_persona(db: Database) -> None:
+    job = new_job(db)
+    persona = db.fetch_value("SELECT persona_id FROM generation_jobs WHERE id = %s", (job,))
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        db.execute("INSERT INTO generation_jobs (merchant_id, persona_id, job_type, variation_count) "
+                   "VALUES ('acme', %s, 'character_variations', 2)", (persona,))
+    set_status(db, job, "canceled")
+    db.execute("INSERT INTO generation_jobs (merchant_id, persona_id, job_type, variation_count) "
+               "VALUES ('acme', %s, 'character_variations', 2)", (persona,))
+
+
+def test_one_approved_variation_per_persona(db: Database) -> None:
+    job = new_job(db)
+    persona = db.fetch_value("SELECT persona_id FROM generation_jobs WHERE id = %s", (job,))
+    for index in range(2):
+        db.execute("INSERT INTO character_variations (job_id, persona_id, merchant_id, variation_index, seed, "
+                   "image_url, approved) VALUES (%s, %s, 'acme', %s, %s, 'u', %s)",
+                   (job, persona, index, index, index == 0))
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        db.execute("UPDATE character_variations SET approved = true WHERE variation_index = 1")
