@@ -1,0 +1,109 @@
+"""What the worker needs from an image/video model and from media storage.
+
+`MediaProvider` is implemented by Bedrock (AWS) and by a deterministic local provider (development and
+tests); `MediaStore` by S3 and by a local directory. Provider errors are classified once here: retryable
+ones (throttling, service trouble) send the job back to the queue with backoff; the rest fail it at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+class ProviderError(Exception):
+    code: str = "PROVIDER_ERROR"
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ProviderThrottled(ProviderError):
+    code = "PROVIDER_THROTTLED"
+    retryable = True
+
+
+class ProviderUnavailable(ProviderError):
+    code = "PROVIDER_UNAVAILABLE"
+    retryable = True
+
+
+class ContentFiltered(ProviderError):
+    code = "CONTENT_FILTERED"
+
+
+class ProviderValidation(ProviderError):
+    code = "PROVIDER_VALIDATION"
+
+
+class ProviderFailed(ProviderError):
+    code = "PROVIDER_FAILED"
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    model_id: str
+    prompt: str
+    seed: int
+    width: int = 1024
+    height: int = 1024
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    model_id: str
+    prompt: str
+    seed: int
+    image: bytes | None
+    image_format: Literal["png", "jpeg"]
+    output_s3_uri: str
+    client_request_token: str
+    duration_seconds: int = 6
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VideoStatus:
+    status: Literal["InProgress", "Completed", "Failed"]
+    failure_message: str | None = None
+    output_s3_uri: str | None = None
+
+
+class MediaProvider(Protocol):
+    def generate_image(self, request: ImageRequest) -> GeneratedImage: ...
+
+    def start_video(self, request: VideoRequest) -> str:
+        """Start an asynchronous video generation; return its invocation ARN (or local id)."""
+        ...
+
+    def get_video_status(self, invocation_arn: str) -> VideoStatus: ...
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    bucket: str
+    key: str
+    url: str
+    size_bytes: int
+    content_type: str
+
+
+class MediaStore(Protocol):
+    bucket: str
+
+    def put(self, key: str, data: bytes, content_type: str) -> StoredObject: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def url_for(self, key: str) -> str: ...

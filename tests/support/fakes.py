@@ -1,0 +1,75 @@
+"""Test doubles at the AWS boundary and for time."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
+from genjobs.media.local import render_png
+
+
+class FrozenClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        with self._lock:
+            self.now += delta
+
+
+class RecordingInvoker:
+    """A FunctionInvoker that records what would have been invoked (optionally failing)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail = fail
+        self._lock = threading.Lock()
+
+    def invoke_async(self, function_name: str, payload: Mapping[str, Any]) -> None:
+        from genjobs.invoke import InvokeFailed
+
+        if self.fail:
+            raise InvokeFailed("simulated: Lambda throttled the invoke")
+        with self._lock:
+            self.calls.append((function_name, dict(payload)))
+
+    def invoke_sync(self, function_name: str, payload: Mapping[str, Any]) -> Any:
+        self.invoke_async(function_name, payload)
+        return {"ok": True}
+
+
+def bedrock_client() -> Any:
+    return boto3.client("bedrock-runtime", region_name="us-east-1")
+
+
+def image_response(seed: int) -> dict[str, Any]:
+    payload = json.dumps({"images": [base64.b64encode(render_png(seed, 16)).decode()], "error": None}).encode()
+    return {"body": StreamingBody(io.BytesIO(payload), len(payload)), "contentType": "application/json"}
+
+
+def stub_images(stubber: Stubber, count: int, model_id: str = "amazon.nova-canvas-v1:0") -> None:
+    for index in range(count):
+        stubber.add_response(
+            "invoke_model", image_response(index),
+            {"modelId": model_id, "body": ANY, "contentType": "application/json", "accept": "application/json"},
+        )
+
+
+def stub_image_error(stubber: Stubber, code: str, message: str) -> None:
+    stubber.add_client_error("invoke_model", service_error_code=code, service_message=message,
+                             http_status_code=400 if code == "ValidationException" else 429)
