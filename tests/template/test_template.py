@@ -1,0 +1,575 @@
+"""template.yaml, read as data: the deployed stack matches what the code does and needs.
+
+Nothing here talks to AWS. `make validate` (sam validate --lint, cfn-lint) checks the template's syntax and
+resource schemas; these tests check that it agrees with the code: routes, environment, layer, IAM scope,
+the S3 key layout, the proxy's timeouts against the pool's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from fnmatch import fnmatchcase
+from typing import Any
+
+import pytest
+from genjobs.db.settings import DEFAULT_MAX_LIFETIME_SECONDS
+
+from tests.template.cfn import (
+    REPO_ROOT,
+    Function,
+    as_list,
+    functions,
+    iter_policy_documents,
+    load_template,
+    normalize_path,
+    resources,
+    sub_text,
+)
+from tests.template.env_reads import env_reads
+
+TEMPLATE = load_template()
+FUNCTIONS = functions(TEMPLATE)
+RESOURCES = resources(TEMPLATE)
+GLOBAL_ENV: dict[str, Any] = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+FUNCTION_IDS = sorted(FUNCTIONS)
+
+EXPECTED_FUNCTIONS = {
+    "GenerationFunction",
+    "ProgressFunction",
+    "LimitsFunction",
+    "ApprovalFunction",
+    "MigrateFunction",
+    "MaintenanceFunction",
+}
+
+# Set by the Lambda runtime itself (reserved: a template cannot set them).
+LAMBDA_RUNTIME_ENV = {
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_EXECUTION_ENV",
+    "AWS_XRAY_DAEMON_ADDRESS",
+    "AWS_XRAY_CONTEXT_MISSING",
+    "_X_AMZN_TRACE_ID",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+    "TZ",
+}
+
+# Read without a default, and deliberately left unset in AWS. Adding a name here needs a reason.
+OPTIONAL_UNSET_IN_AWS = {
+    "DATABASE_URL": "local development and tests only; in AWS the proxy endpoint (DB_HOST) is used",
+    "DB_PASSWORD": "DB_AUTH=password only; the stack uses IAM authentication",
+    "DB_SECRET_ID": "DB_AUTH=secret only; the stack uses IAM authentication",
+    "DB_SECRET_ARN": "alias of DB_SECRET_ID",
+    "DB_SSLROOTCERT": "optional CA bundle for sslmode=verify-full; the stack uses sslmode=require",
+}
+
+# Key layout the worker writes (media keys) and Bedrock's async-invoke output layout.
+VIDEO_OUTPUT_KEYS = [
+    "jobs/0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a/idle/k3j4h5g6f7d8/output.mp4",
+    "jobs/0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a/talking/abcdef123456/output.mp4",
+]
+NOT_VIDEO_OUTPUT_KEYS = [
+    "jobs/0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a/variations/0.png",
+    "jobs/0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a/idle/k3j4h5g6f7d8/manifest.json",
+    "jobs/0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a/idle/k3j4h5g6f7d8/generation-status.json",
+    "uploads/output.mp4",
+]
+
+
+def _ref(value: Any) -> str | None:
+    return value.get("Ref") if isinstance(value, dict) else None
+
+
+def _getatt(value: Any) -> list[str] | None:
+    return value.get("Fn::GetAtt") if isinstance(value, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------- functions
+
+
+def test_the_six_functions_keep_their_logical_ids() -> None:
+    assert set(FUNCTIONS) == EXPECTED_FUNCTIONS
+
+
+@pytest.mark.parametrize("logical_id", FUNCTION_IDS)
+def test_function_handler_module_exists_and_defines_lambda_handler(logical_id: str) -> None:
+    function = FUNCTIONS[logical_id]
+    handler = function.setting("Handler")
+    assert handler == "app.lambda_handler"
+    source = function.code_dir / "app.py"
+    assert source.is_file(), f"{logical_id}: {source.relative_to(REPO_ROOT)} does not exist (handler {handler})"
+    module = importlib.import_module(f"functions.{function.code_dir.name}.app")
+    assert callable(getattr(module, "lambda_handler", None)), f"{logical_id}: app.py has no lambda_handler"
+    assert (function.code_dir / "Makefile").is_file(), f"{logical_id}: BuildMethod makefile needs a Makefile"
+
+
+@pytest.mark.parametrize("logical_id", FUNCTION_IDS)
+def test_every_function_uses_the_shared_layer_on_arm64_python312(logical_id: str) -> None:
+    function = FUNCTIONS[logical_id]
+    assert {"Ref": "SharedLayer"} in function.layers
+    assert function.setting("Runtime") == "python3.12"
+    assert function.setting("Architectures") == ["arm64"]
+    assert RESOURCES[logical_id].get("Metadata", {}).get("BuildMethod") == "makefile"
+
+
+def test_shared_layer_is_built_for_the_same_platform() -> None:
+    layer = RESOURCES["SharedLayer"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+
+
+@pytest.mark.parametrize("logical_id", FUNCTION_IDS)
+def test_every_function_has_tracing_vpc_and_a_retained_log_group(logical_id: str) -> None:
+    function = FUNCTIONS[logical_id]
+    assert function.setting("Tracing") == "Active"
+    vpc = function.setting("VpcConfig")
+    assert vpc == {"SubnetIds": {"Ref": "PrivateSubnetIds"}, "SecurityGroupIds": [{"Ref": "FunctionSecurityGroup"}]}
+    group_id = _ref(function.properties.get("LoggingConfig", {}).get("LogGroup"))
+    assert group_id, f"{logical_id}: LoggingConfig.LogGroup must reference a log group of this template"
+    group = RESOURCES[group_id]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+    assert sub_text(group["LogGroupName"]) == f"/aws/lambda/${{AWS::StackName}}-{function.fixed_name_suffix}"
+
+
+# ---------------------------------------------------------------------------------------------- routes
+
+
+def _served_routes(module: Any) -> set[tuple[str, str]]:
+    """(METHOD, path) served by the powertools resolver(s) of a handler module."""
+    from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+
+    served: set[tuple[str, str]] = set()
+    for value in vars(module).values():
+        if not isinstance(value, ApiGatewayResolver):
+            continue
+        routes = [*getattr(value, "_static_routes", []), *getattr(value, "_dynamic_routes", [])]
+        if routes:
+            for route in routes:
+                path = getattr(route, "openapi_path", None) or route.path
+                served.add((str(route.method).upper(), normalize_path(path)))
+        else:  # private attributes gone in some future powertools: fall back to the OpenAPI it generates
+            schema = value.get_openapi_schema()
+            for path, item in (schema.paths or {}).items():
+                for method in ("get", "put", "post", "delete", "patch", "head", "options"):
+                    if getattr(item, method, None) is not None:
+                        served.add((method.upper(), normalize_path(path)))
+    return served
+
+
+def _template_routes(function: Function) -> set[tuple[str, str]]:
+    return {(method, normalize_path(path)) for method, path in function.http_routes()}
+
+
+def _format_routes(routes: set[tuple[str, str]]) -> str:
+    return ", ".join(f"{m} {p}" for m, p in sorted(routes, key=lambda r: (r[1], r[0]))) or "-"
+
+
+@pytest.mark.parametrize("logical_id", FUNCTION_IDS)
+def test_http_routes_in_template_and_handler_agree(logical_id: str) -> None:
+    """Every HttpApi event is served by the function's handler module, and every route the handler serves
+    is declared on that function in the template (API Gateway would never send it otherwise)."""
+    function = FUNCTIONS[logical_id]
+    declared = _template_routes(function)
+    source = function.code_dir / "app.py"
+    if not source.is_file():
+        pytest.fail(
+            f"{logical_id}: {source.relative_to(REPO_ROOT)} missing; template routes: {_format_routes(declared)}"
+        )
+    served = _served_routes(importlib.import_module(f"functions.{function.code_dir.name}.app"))
+    not_served = declared - served
+    not_declared = served - declared
+    assert not (not_served or not_declared), (
+        f"{logical_id} ({function.code_dir.relative_to(REPO_ROOT)}/app.py):\n"
+        f"  in template.yaml but not served by the handler: {_format_routes(not_served)}\n"
+        f"  served by the handler but not in template.yaml: {_format_routes(not_declared)}"
+    )
+
+
+def test_no_route_is_declared_twice() -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for logical_id, function in FUNCTIONS.items():
+        for route in _template_routes(function):
+            assert route not in seen, f"{route} is declared on {seen[route]} and {logical_id}"
+            seen[route] = logical_id
+
+
+def test_every_http_route_uses_the_api_and_only_health_skips_the_authorizer() -> None:
+    for logical_id, function in FUNCTIONS.items():
+        for name, props in function.events("HttpApi").items():
+            assert props["ApiId"] == {"Ref": "HttpApi"}, f"{logical_id}.{name}"
+            open_route = props.get("Auth", {}).get("Authorizer") == "NONE"
+            assert open_route == (props["Path"] == "/health"), f"{logical_id}.{name}: only GET /health is public"
+    auth = RESOURCES["HttpApi"]["Properties"]["Auth"]
+    assert auth["DefaultAuthorizer"] == "JwtAuthorizer"
+
+
+# ---------------------------------------------------------------------------------------------- environment
+
+
+def test_every_environment_variable_the_code_reads_is_set_or_has_a_default() -> None:
+    """Scans layers/shared/genjobs and functions/ for environment reads (see env_reads.py); a read without a
+    default must have a value in Globals (layer code runs in every function) or, for a read in a function's
+    own app.py, in that function's Environment."""
+    reads = env_reads([REPO_ROOT / "layers" / "shared" / "genjobs", REPO_ROOT / "functions"])
+    assert any(r.name == "DB_HOST" for r in reads), "the scanner found no reads at all: is it broken?"
+    missing: list[str] = []
+    for read in reads:
+        if read.has_default or read.name in LAMBDA_RUNTIME_ENV or read.name in OPTIONAL_UNSET_IN_AWS:
+            continue
+        if read.name in GLOBAL_ENV:
+            continue
+        functions_dir = REPO_ROOT / "functions"
+        if read.path.is_relative_to(functions_dir):
+            code_dir = read.path.relative_to(functions_dir).parts[0]
+            owners = [f for f in FUNCTIONS.values() if f.code_dir.name == code_dir]
+            if owners and all(read.name in f.environment for f in owners):
+                continue
+        elif all(read.name in f.environment for f in FUNCTIONS.values()):
+            continue
+        missing.append(f"{read.name} ({read.where(REPO_ROOT)})")
+    assert not missing, (
+        "read without a default and not set in template.yaml (Globals.Function.Environment): " + ", ".join(missing)
+    )
+
+
+def test_environment_values_match_the_stack() -> None:
+    env = GLOBAL_ENV
+    assert env["DB_AUTH"] == "iam"
+    assert env["DB_HOST"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
+    assert env["DB_SSLMODE"] in ("require", "verify-full")
+    assert env["DB_USER"] == {"Ref": "DatabaseUser"}
+    assert env["MEDIA_PROVIDER"] == "bedrock"
+    assert env["BEDROCK_IMAGE_MODEL_ID"] == {"Ref": "ImageModelId"}
+    assert env["BEDROCK_VIDEO_MODEL_ID"] == {"Ref": "VideoModelId"}
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
+    assert sub_text(env["MEDIA_BUCKET"]) == sub_text(RESOURCES["MediaBucket"]["Properties"]["BucketName"])
+    names = {f.fixed_name_suffix: sub_text(f.properties["FunctionName"]) for f in FUNCTIONS.values()}
+    assert sub_text(env["GENERATION_FUNCTION_NAME"]) == names["generation"]
+    assert sub_text(env["PROGRESS_FUNCTION_NAME"]) == names["progress"]
+    # DB_MAX_LIFETIME, when set, must stay below the proxy's idle timeout too.
+    if "DB_MAX_LIFETIME" in env:
+        assert float(env["DB_MAX_LIFETIME"]) < RESOURCES["DatabaseProxy"]["Properties"]["IdleClientTimeout"]
+
+
+# ---------------------------------------------------------------------------------------------- RDS Proxy
+
+
+def test_proxy_requires_iam_auth_and_tls_and_outlives_the_pool_connections() -> None:
+    proxy = RESOURCES["DatabaseProxy"]["Properties"]
+    assert proxy["EngineFamily"] == "POSTGRESQL"
+    assert proxy["RequireTLS"] is True
+    assert proxy["Auth"], "the proxy needs at least one secret"
+    for auth in proxy["Auth"]:
+        assert auth["IAMAuth"] == "REQUIRED"
+        assert auth["AuthScheme"] == "SECRETS"
+    idle = proxy["IdleClientTimeout"]
+    assert idle == 1800
+    # The pool recycles connections before the proxy would drop them as idle.
+    assert idle > DEFAULT_MAX_LIFETIME_SECONDS
+    assert proxy["VpcSecurityGroupIds"] == [{"Ref": "ProxySecurityGroup"}]
+    target = RESOURCES["DatabaseProxyTargetGroup"]["Properties"]
+    assert target["DBProxyName"] == {"Ref": "DatabaseProxy"}
+    assert target["TargetGroupName"] == "default"
+
+
+def test_rds_db_connect_is_scoped_to_the_proxy_resource_id_and_the_app_user() -> None:
+    document = RESOURCES["DatabaseConnectPolicy"]["Properties"]["PolicyDocument"]
+    (statement,) = document["Statement"]
+    assert statement["Action"] == "rds-db:connect"
+    template, variables = statement["Resource"]["Fn::Sub"]
+    assert template.endswith(":dbuser:${ProxyResourceId}/${DatabaseUser}")
+    assert template.startswith("arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}:")
+    # arn:aws:rds:<region>:<account>:db-proxy:prx-0123 -> index 6 is the prx- id
+    assert variables["ProxyResourceId"] == {
+        "Fn::Select": [6, {"Fn::Split": [":", {"Fn::GetAtt": ["DatabaseProxy", "DBProxyArn"]}]}]
+    }
+    sample_arn = "arn:aws:rds:us-east-1:123456789012:db-proxy:prx-0123456789abcdef0"
+    assert sample_arn.split(":")[6] == "prx-0123456789abcdef0"
+    for function in FUNCTIONS.values():
+        assert {"Ref": "DatabaseConnectPolicy"} in function.properties["Policies"]
+
+
+def _rules(kind: str) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in RESOURCES.values() if r["Type"] == kind]
+
+
+def test_functions_reach_the_proxy_and_the_proxy_reaches_the_database_on_5432_only() -> None:
+    egress = _rules("AWS::EC2::SecurityGroupEgress")
+    ingress = _rules("AWS::EC2::SecurityGroupIngress")
+
+    def has(rules: list[dict[str, Any]], group: str, peer_key: str, peer: Any) -> bool:
+        return any(
+            r["GroupId"] == {"Ref": group} and r[peer_key] == peer and r["FromPort"] == r["ToPort"] == 5432
+            for r in rules
+        )
+
+    assert has(egress, "FunctionSecurityGroup", "DestinationSecurityGroupId", {"Ref": "ProxySecurityGroup"})
+    assert has(ingress, "ProxySecurityGroup", "SourceSecurityGroupId", {"Ref": "FunctionSecurityGroup"})
+    assert has(
+        egress,
+        "ProxySecurityGroup",
+        "DestinationSecurityGroupId",
+        {"Fn::If": ["CreateDatabaseCluster", {"Ref": "DatabaseSecurityGroup"}, {"Ref": "ExistingDbSecurityGroupId"}]},
+    )
+    assert has(ingress, "DatabaseSecurityGroup", "SourceSecurityGroupId", {"Ref": "ProxySecurityGroup"})
+    assert has(ingress, "ExistingDbSecurityGroupId", "SourceSecurityGroupId", {"Ref": "ProxySecurityGroup"})
+    for group in ("ProxySecurityGroup", "DatabaseSecurityGroup"):
+        # an explicit egress list replaces EC2's default allow-all egress
+        assert RESOURCES[group]["Properties"]["SecurityGroupEgress"]
+    for rule in ingress:
+        assert "CidrIp" not in rule, "database-side ingress is by security group, never by CIDR"
+
+
+def test_database_is_an_existing_cluster_or_a_new_serverless_v2_cluster() -> None:
+    conditions = TEMPLATE["Conditions"]
+    assert conditions["CreateDatabaseCluster"] == {"Fn::Equals": [{"Ref": "ExistingDbClusterIdentifier"}, ""]}
+    cluster = RESOURCES["DatabaseCluster"]
+    assert cluster["Condition"] == "CreateDatabaseCluster"
+    props = cluster["Properties"]
+    assert props["Engine"] == "aurora-postgresql"
+    assert props["StorageEncrypted"] is True
+    assert "ServerlessV2ScalingConfiguration" in props
+    assert "{{resolve:secretsmanager:" in sub_text(props["MasterUserPassword"])
+    assert cluster["DeletionPolicy"] == "Snapshot"
+    instance = RESOURCES["DatabaseInstance"]["Properties"]
+    assert instance["DBInstanceClass"] == "db.serverless"
+    assert instance["PubliclyAccessible"] is False
+    targets = RESOURCES["DatabaseProxyTargetGroup"]["Properties"]["DBClusterIdentifiers"]
+    assert targets == [
+        {"Fn::If": ["CreateDatabaseCluster", {"Ref": "DatabaseCluster"}, {"Ref": "ExistingDbClusterIdentifier"}]}
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- IAM
+
+
+def _statements() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for where, document in iter_policy_documents(TEMPLATE):
+        for statement in as_list(document["Statement"]):
+            found.append((where, statement))
+    return found
+
+
+def test_no_allow_statement_grants_a_wildcard_action() -> None:
+    statements = _statements()
+    assert len(statements) >= 8, "the policy scan found too few statements: is it broken?"
+    offenders = [
+        f"{where}: {action}"
+        for where, statement in statements
+        if statement.get("Effect") == "Allow"
+        for action in as_list(statement.get("Action", []))
+        if not isinstance(action, str) or "*" in action
+    ]
+    assert not offenders, "wildcard (or computed) actions granted: " + ", ".join(offenders)
+    assert not [w for w, s in statements if "NotAction" in s or "NotResource" in s]
+
+
+def test_deny_statements_only_take_away() -> None:
+    """Service-wide actions appear only in Deny statements (the bucket's TLS-only rule)."""
+    for where, statement in _statements():
+        if any("*" in str(a) for a in as_list(statement.get("Action", []))):
+            assert statement["Effect"] == "Deny", where
+
+
+@pytest.mark.parametrize("logical_id", FUNCTION_IDS)
+def test_functions_use_only_named_policies_of_this_template(logical_id: str) -> None:
+    """No SAM policy templates (S3CrudPolicy & co. grant on whole buckets) and no AWS managed policies by
+    name: a function's permissions are the template's own statements and DatabaseConnectPolicy."""
+    for policy in FUNCTIONS[logical_id].properties.get("Policies", []):
+        assert policy == {"Ref": "DatabaseConnectPolicy"} or set(policy) == {"Statement"}, (logical_id, policy)
+
+
+def _actions_of(function: Function) -> set[str]:
+    return {a for s in function.policy_statements() if s["Effect"] == "Allow" for a in as_list(s["Action"])}
+
+
+EXPECTED_ACTIONS = {
+    "GenerationFunction": {
+        "s3:GetObject", "s3:PutObject", "lambda:InvokeFunction", "bedrock:InvokeModel", "bedrock:StartAsyncInvoke",
+    },
+    "ProgressFunction": {"s3:GetObject"},
+    "LimitsFunction": set(),
+    "ApprovalFunction": set(),
+    "MigrateFunction": set(),
+    "MaintenanceFunction": {"lambda:InvokeFunction", "bedrock:GetAsyncInvoke"},
+}
+
+
+@pytest.mark.parametrize("logical_id", FUNCTION_IDS)
+def test_each_function_gets_exactly_the_actions_it_needs(logical_id: str) -> None:
+    assert _actions_of(FUNCTIONS[logical_id]) == EXPECTED_ACTIONS[logical_id]
+
+
+FOUNDATION_MODEL_ARN = r"arn:\$\{AWS::Partition\}:bedrock:\$\{AWS::Region\}::foundation-model/\$\{(\w+)\}"
+
+
+def test_resources_of_granted_actions_are_scoped() -> None:
+    bucket = sub_text(RESOURCES["MediaBucket"]["Properties"]["BucketName"])
+    lambda_prefix = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+    function_arns = {lambda_prefix + sub_text(f.properties["FunctionName"]) for f in FUNCTIONS.values()}
+    model_params = {p for p in TEMPLATE["Parameters"] if p.endswith("ModelId")}
+    for function in FUNCTIONS.values():
+        for statement in function.policy_statements():
+            resources_ = [sub_text(r) for r in as_list(statement["Resource"])]
+            for action in as_list(statement["Action"]):
+                service = action.split(":")[0]
+                for resource in resources_:
+                    where = f"{function.logical_id} {action} on {resource}"
+                    if service == "s3":
+                        assert resource == f"arn:${{AWS::Partition}}:s3:::{bucket}/jobs/*", where
+                    elif service == "lambda":
+                        assert resource in function_arns, where
+                    elif service == "bedrock":
+                        model = re.fullmatch(FOUNDATION_MODEL_ARN, resource)
+                        invocations = "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:async-invoke/*"
+                        assert (model and model.group(1) in model_params) or resource == invocations, where
+                    else:
+                        pytest.fail(f"unexpected service in {where}")
+
+
+def test_model_parameters_default_to_the_seeded_models() -> None:
+    params = TEMPLATE["Parameters"]
+    assert params["ImageModelId"]["Default"] == "amazon.nova-canvas-v1:0"
+    assert params["AlternateImageModelId"]["Default"] == "amazon.titan-image-generator-v2:0"
+    assert params["VideoModelId"]["Default"] == "amazon.nova-reel-v1:1"
+    seeds = "".join(p.read_text(encoding="utf-8") for p in sorted((REPO_ROOT / "sql").glob("*.sql")))
+    for name in ("ImageModelId", "AlternateImageModelId", "VideoModelId"):
+        assert f"'{params[name]['Default']}'" in seeds, f"{name} default is not a seeded model_configurations row"
+
+
+def test_proxy_role_reads_only_the_database_secret() -> None:
+    role = RESOURCES["DatabaseProxyRole"]["Properties"]
+    principal = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    assert principal == {"Service": "rds.amazonaws.com"}
+    (policy,) = role["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert statement["Resource"]["Fn::If"][1] == {"Ref": "DatabaseSecret"}
+
+
+# ---------------------------------------------------------------------------------------------- S3
+
+
+def _s3_event() -> dict[str, Any]:
+    (event,) = FUNCTIONS["ProgressFunction"].events("S3").values()
+    return event
+
+
+def _matches(rules: list[dict[str, str]], key: str) -> bool:
+    for rule in rules:
+        name = rule["Name"].lower()
+        if name == "prefix" and not key.startswith(rule["Value"]):
+            return False
+        if name == "suffix" and not key.endswith(rule["Value"]):
+            return False
+    return True
+
+
+def test_video_outputs_and_only_them_notify_the_progress_function() -> None:
+    event = _s3_event()
+    assert event["Bucket"] == {"Ref": "MediaBucket"}
+    assert event["Events"] in ("s3:ObjectCreated:*", ["s3:ObjectCreated:*"])
+    rules = event["Filter"]["S3Key"]["Rules"]
+    for key in VIDEO_OUTPUT_KEYS:
+        assert _matches(rules, key), key
+    for key in NOT_VIDEO_OUTPUT_KEYS:
+        assert not _matches(rules, key), key
+    # only one function is notified (S3 refuses overlapping filters on one bucket)
+    assert [f for f in FUNCTIONS.values() if f.events("S3")] == [FUNCTIONS["ProgressFunction"]]
+
+
+def test_the_worker_writes_where_the_filter_and_policies_look() -> None:
+    """The policies grant jobs/* and the notification filters jobs/...output.mp4: the worker's prefixes must
+    live under jobs/ (read from the code when it exposes them)."""
+    keys = [*VIDEO_OUTPUT_KEYS, *NOT_VIDEO_OUTPUT_KEYS[:1]]
+    for key in keys[:-1]:
+        assert fnmatchcase(key, "jobs/*/*/*/output.mp4")
+    assert fnmatchcase(keys[-1], "jobs/*/variations/*.png")
+    sources = "".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "layers/shared/genjobs").rglob("*.py"))
+    assert "jobs/" in sources, "the layer no longer writes media under jobs/: update the template's prefix"
+
+
+def test_media_bucket_is_private_encrypted_and_has_lifecycle_rules() -> None:
+    bucket = RESOURCES["MediaBucket"]
+    props = bucket["Properties"]
+    sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert sse["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+    }
+    assert props["LifecycleConfiguration"]["Rules"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert sub_text(props["BucketName"]).startswith("${AWS::StackName}-media-${AWS::AccountId}")
+    # notifications come from the function's S3 event, not from the bucket (no circular dependency)
+    assert "NotificationConfiguration" not in props
+
+
+# ---------------------------------------------------------------------------------------------- lifecycle
+
+
+def test_migrations_run_on_every_layer_change_and_before_the_api_exists() -> None:
+    migrations = RESOURCES["SchemaMigrations"]
+    props = migrations["Properties"]
+    assert props["ServiceToken"] == {"Fn::GetAtt": ["MigrateFunction", "Arn"]}
+    assert props["LayerVersion"] == {"Ref": "SharedLayer"}
+    assert props["MigrationsRevision"] == {"Ref": "MigrationsRevision"}
+    assert "DatabaseProxyTargetGroup" in as_list(migrations["DependsOn"])
+    assert "SchemaMigrations" in as_list(RESOURCES["HttpApi"]["DependsOn"])
+
+
+def test_async_invocations_retry_then_land_in_the_dlq() -> None:
+    queue = {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]}
+    worker = FUNCTIONS["GenerationFunction"].properties["EventInvokeConfig"]
+    assert worker["MaximumRetryAttempts"] == {"Ref": "WorkerMaximumRetryAttempts"}
+    assert worker["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": queue}
+    progress = FUNCTIONS["ProgressFunction"].properties["EventInvokeConfig"]
+    assert progress["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": queue}
+    maintenance = FUNCTIONS["MaintenanceFunction"].properties["EventInvokeConfig"]
+    assert maintenance["MaximumRetryAttempts"] == 0
+    (schedule,) = FUNCTIONS["MaintenanceFunction"].events("Schedule").values()
+    assert schedule["Schedule"] == "rate(1 minute)"
+
+
+# ---------------------------------------------------------------------------------------------- alarms, outputs
+
+
+def _alarms() -> list[dict[str, Any]]:
+    return _rules("AWS::CloudWatch::Alarm")
+
+
+@pytest.mark.parametrize("logical_id", FUNCTION_IDS)
+def test_every_function_has_error_and_throttle_alarms(logical_id: str) -> None:
+    dimension = {"Name": "FunctionName", "Value": {"Ref": logical_id}}
+    metrics = {
+        a["MetricName"] for a in _alarms() if a.get("Namespace") == "AWS/Lambda" and dimension in a["Dimensions"]
+    }
+    assert metrics == {"Errors", "Throttles"}
+
+
+def test_dlq_depth_and_jobs_timed_out_alarms_exist_and_every_alarm_notifies() -> None:
+    alarms = _alarms()
+    assert any(
+        a.get("Namespace") == "AWS/SQS" and a["MetricName"] == "ApproximateNumberOfMessagesVisible" for a in alarms
+    )
+    (timed_out,) = [a for a in alarms if "JobsTimedOut" in str(a.get("Metrics", ""))]
+    expression = sub_text(timed_out["Metrics"][0]["Expression"])
+    assert "${MetricsNamespace}" in expression
+    assert TEMPLATE["Parameters"]["MetricsNamespace"]["Default"] == "genjobs"
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], alarm["AlarmName"]
+
+
+def test_outputs() -> None:
+    outputs = TEMPLATE["Outputs"]
+    assert {"ApiUrl", "ProxyEndpoint", "MediaBucketName"} <= set(outputs)
+    assert outputs["ProxyEndpoint"]["Value"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
+    assert outputs["MediaBucketName"]["Value"] == {"Ref": "MediaBucket"}
