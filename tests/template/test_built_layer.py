@@ -1,0 +1,161 @@
+"""`make build` output is deployable on Lambda python3.12 / arm64: inspect the built layer and functions.
+
+The session builds the stack itself with scripts/build.sh (the script `make build` runs) into a temporary
+directory, so it never races a developer's .aws-sam/ and always sees the current sources. The first run
+installs the deployment tools into .tools/ (about half a minute); a build takes seconds after that.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from email.parser import Parser
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from tests.template.cfn import REPO_ROOT, functions, load_template
+
+pytestmark = pytest.mark.slow
+
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function code + all its layers, unzipped
+LAMBDA_GLIBC = (2, 34)  # Amazon Linux 2023 (python3.12 runtime)
+EM_AARCH64 = 183
+SOURCE_LAYER = REPO_ROOT / "layers" / "shared"
+PURE_TAGS = {"py3-none-any", "py2.py3-none-any"}
+BINARY_TAG = re.compile(r"^cp312-(cp312|abi3)-(manylinux2014|manylinux_(\d+)_(\d+))_aarch64$")
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    prebuilt = os.environ.get("GENJOBS_BUILD_DIR")
+    if prebuilt:
+        return Path(prebuilt)
+    root = tmp_path_factory.mktemp("sam-build")
+    result = subprocess.run(
+        ["bash", "scripts/build.sh", "--build-dir", str(root / "build"), "--cache-dir", str(root / "cache")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"scripts/build.sh failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return root / "build"
+
+
+@pytest.fixture(scope="session")
+def layer_dir(build_dir: Path) -> Path:
+    path = build_dir / "SharedLayer" / "python"
+    assert path.is_dir(), f"{path} missing: the layer must put its packages under python/"
+    return path
+
+
+def _files(root: Path) -> Iterator[Path]:
+    return (p for p in root.rglob("*") if p.is_file())
+
+
+def _size(root: Path) -> int:
+    return sum(p.stat().st_size for p in _files(root))
+
+
+def _dist_infos(layer: Path) -> dict[str, Path]:
+    return {canonicalize_name(p.name.split("-")[0]): p for p in layer.glob("*.dist-info")}
+
+
+def _version(dist_info: Path) -> Version:
+    metadata = Parser().parsestr((dist_info / "METADATA").read_text(encoding="utf-8"))
+    return Version(metadata["Version"])
+
+
+def test_layer_carries_the_genjobs_package_and_the_migrations(layer_dir: Path) -> None:
+    source_pkg = SOURCE_LAYER / "genjobs"
+    expected = {p.relative_to(source_pkg) for p in source_pkg.rglob("*.py") if "__pycache__" not in p.parts}
+    built = {p.relative_to(layer_dir / "genjobs") for p in (layer_dir / "genjobs").rglob("*.py")}
+    assert expected == built
+    sql = {p.name: p.read_bytes() for p in (REPO_ROOT / "sql").glob("*.sql")}
+    bundled = {p.name: p.read_bytes() for p in (layer_dir / "genjobs" / "sql").glob("*.sql")}
+    assert sql and bundled == sql, "genjobs/sql in the layer must be exactly the repository's sql/*.sql"
+
+
+def test_no_bytecode_or_host_caches_anywhere(build_dir: Path) -> None:
+    offenders = [
+        str(p.relative_to(build_dir))
+        for p in build_dir.rglob("*")
+        if p.name == "__pycache__" or p.suffix in (".pyc", ".pyo")
+    ]
+    assert not offenders, offenders[:20]
+
+
+def _elf_machine(path: Path) -> int | None:
+    with path.open("rb") as handle:
+        header = handle.read(20)
+    if header[:4] != b"\x7fELF":
+        return None
+    assert header[4] == 2, f"{path.name}: not a 64-bit ELF"
+    return int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+
+
+def test_every_native_library_is_aarch64(layer_dir: Path) -> None:
+    shared_objects = [p for p in _files(layer_dir) if re.search(r"\.so(\.|$)", p.name)]
+    assert any("psycopg_binary" in str(p) for p in shared_objects), "psycopg_binary's C extension is missing"
+    wrong = {str(p.relative_to(layer_dir)): _elf_machine(p) for p in shared_objects if _elf_machine(p) != EM_AARCH64}
+    assert not wrong, f"native code not built for aarch64 (ELF e_machine): {wrong}"
+    for path in shared_objects:
+        if ".cpython-" in path.name:
+            assert ".cpython-312-aarch64-linux-gnu.so" in path.name, path.name
+
+
+def test_wheel_tags_are_pure_or_cp312_manylinux_aarch64(layer_dir: Path) -> None:
+    for dist_info, wheel in ((d, d / "WHEEL") for d in layer_dir.glob("*.dist-info")):
+        tags = [line.split(":", 1)[1].strip() for line in wheel.read_text().splitlines() if line.startswith("Tag:")]
+        assert tags, dist_info.name
+        for tag in tags:
+            if tag in PURE_TAGS:
+                continue
+            match = BINARY_TAG.match(tag)
+            assert match, f"{dist_info.name}: wheel tag {tag} is not for Lambda python3.12 arm64"
+            if match.group(3):
+                assert (int(match.group(3)), int(match.group(4))) <= LAMBDA_GLIBC, f"{dist_info.name}: {tag}"
+
+
+def test_runtime_requirements_are_present_and_psycopg_binary_is_3_3_or_newer(layer_dir: Path) -> None:
+    dists = _dist_infos(layer_dir)
+    for raw in (SOURCE_LAYER / "requirements.txt").read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in dists, f"{requirement.name} is not in the layer"
+        assert _version(dists[name]) in requirement.specifier, f"{name} {_version(dists[name])} !~ {requirement}"
+    binary = _version(dists["psycopg-binary"])
+    assert binary >= Version("3.3")
+    assert binary == _version(dists["psycopg"]), "psycopg and psycopg-binary must be the same version"
+    # The Lambda runtime provides boto3/botocore; shipping them would only add size and shadow the runtime's.
+    assert "boto3" not in dists and "botocore" not in dists
+
+
+def test_functions_ship_only_their_handler_code(build_dir: Path) -> None:
+    for logical_id, function in functions(load_template()).items():
+        artifact = build_dir / logical_id
+        shipped = {p.name for p in _files(artifact)}
+        expected = {p.name for p in function.code_dir.glob("*.py")}
+        assert shipped == expected, f"{logical_id}: shipped {sorted(shipped)}, sources {sorted(expected)}"
+
+
+def test_unzipped_size_is_under_the_lambda_limit(build_dir: Path, layer_dir: Path) -> None:
+    layer = _size(build_dir / "SharedLayer")
+    largest_function = max(_size(build_dir / f) for f in functions(load_template()))
+    total = layer + largest_function
+    print(f"\nSharedLayer unzipped: {layer / 1024 / 1024:.1f} MiB; largest function: {largest_function} bytes")
+    assert total < LAMBDA_UNZIPPED_LIMIT, f"{total / 1024 / 1024:.1f} MiB >= 250 MiB"
+    # Far below the limit today; a jump usually means a dependency pulled something heavy in.
+    assert layer < 80 * 1024 * 1024, f"layer grew to {layer / 1024 / 1024:.1f} MiB"
