@@ -168,11 +168,13 @@ def test_stale_attempt_writes_are_refused(db: Database) -> None:
 
     # When attempt 1 tries to record an output, complete, or fail the job
     recorded = job_data.record_variation(
-        db, job_id=job.id, attempt=1, index=0, seed=1, bucket="b", key="k", url="u", content_type="image/png", size_bytes=1,
+        db, job_id=job.id, attempt=1, index=0, seed=1, bucket="b", key="k", url="u", content_type="image/png",
+        size_bytes=1,
         width=1, height=1, progress=33, step="x", lease_until=clock(), prompt="p")
     completed = job_data.complete_variations_job(db, job_id=job.id, attempt=1, now=clock(), quantity=3,
                                                  unit_price=Decimal("0.04"))
-    failed = job_data.fail_or_retry_job(db, job_id=job.id, attempt=1, retryable=False, error_code="X", error_message="late",
+    failed = job_data.fail_or_retry_job(db, job_id=job.id, attempt=1, retryable=False, error_code="X",
+                                        error_message="late",
                                         retry_at=clock())
 
     # Then every write is refused and the job belongs to attempt 2, untouched

@@ -45,6 +45,9 @@ class AppConfig:
     long_poll_tick_ms: int = 500
     retention_failed_days: int = 30
     retention_archive_days: int = 90
+    redispatch_after_seconds: int = 120
+    maintenance_batch_size: int = 100
+    video_poll_after_seconds: int = 600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AppConfig:
@@ -65,6 +68,9 @@ class AppConfig:
             long_poll_tick_ms=_int(env, "LONG_POLL_TICK_MS", 500, minimum=10),
             retention_failed_days=_int(env, "RETENTION_FAILED_DAYS", 30, minimum=1),
             retention_archive_days=_int(env, "RETENTION_ARCHIVE_DAYS", 90, minimum=1),
+            redispatch_after_seconds=_int(env, "REDISPATCH_AFTER_SECONDS", 120, minimum=1),
+            maintenance_batch_size=_int(env, "MAINTENANCE_BATCH_SIZE", 100, minimum=1),
+            video_poll_after_seconds=_int(env, "VIDEO_POLL_AFTER_SECONDS", 600, minimum=1),
         )
 
 

@@ -1,0 +1,101 @@
+"""Maintenance sweeps: lease rescue, re-dispatch, retention (and video polling, see services.videos).
+
+Each sweep works in bounded batches (FOR UPDATE SKIP LOCKED), so two sweeps running at once, or a sweep
+and the workers, never handle the same job twice. Every sweep stops after `max_batches` batches so one
+scheduled run stays short; whatever is left is picked up a minute later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from genjobs.clock import Clock
+from genjobs.data import maintenance as maintenance_data
+from genjobs.db import Database
+from genjobs.invoke import FunctionInvoker, InvokeFailed
+
+logger = logging.getLogger("genjobs.maintenance")
+
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    worker_function: str
+    redispatch_after: timedelta = timedelta(minutes=2)
+    retention_failed: timedelta = timedelta(days=30)
+    retention_archive: timedelta = timedelta(days=90)
+    batch_size: int = 100
+    max_batches: int = 10
+
+
+@dataclass
+class SweepReport:
+    rescued: int = 0
+    timed_out: int = 0
+    redispatched: int = 0
+    dispatch_failures: int = 0
+    deleted: int = 0
+    archived: int = 0
+    videos_checked: int = 0
+    videos_completed: int = 0
+    videos_failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _dispatch(invoker: FunctionInvoker, function: str, job_ids: list[str], report: SweepReport) -> int:
+    sent = 0
+    for job_id in job_ids:
+        try:
+            invoker.invoke_async(function, {"action": "run_job", "job_id": job_id})
+            sent += 1
+        except InvokeFailed as exc:
+            # the job stays queued with its dispatch stamped; the next sweep tries again after the threshold
+            report.dispatch_failures += 1
+            logger.warning("dispatch of job %s failed: %s", job_id, exc)
+    return sent
+
+
+def rescue_stale_jobs(db: Database, invoker: FunctionInvoker, *, settings: MaintenanceSettings, clock: Clock,
+                      report: SweepReport | None = None) -> SweepReport:
+    report = report or SweepReport()
+    for _ in range(settings.max_batches):
+        rows = maintenance_data.rescue_expired_leases(db, now=clock(), batch=settings.batch_size)
+        requeued = [str(r["id"]) for r in rows if r["status"] == "queued"]
+        report.rescued += len(requeued)
+        report.timed_out += sum(1 for r in rows if r["status"] == "failed")
+        _dispatch(invoker, settings.worker_function, requeued, report)
+        if len(rows) < settings.batch_size:
+            break
+    return report
+
+
+def redispatch_queued_jobs(db: Database, invoker: FunctionInvoker, *, settings: MaintenanceSettings, clock: Clock,
+                           report: SweepReport | None = None) -> SweepReport:
+    report = report or SweepReport()
+    for _ in range(settings.max_batches):
+        rows = maintenance_data.claim_dispatches(db, now=clock(), lost_after=settings.redispatch_after,
+                                                 batch=settings.batch_size)
+        report.redispatched += _dispatch(invoker, settings.worker_function, [str(r["id"]) for r in rows], report)
+        if len(rows) < settings.batch_size:
+            break
+    return report
+
+
+def apply_retention(db: Database, *, settings: MaintenanceSettings, clock: Clock,
+                    report: SweepReport | None = None) -> SweepReport:
+    report = report or SweepReport()
+    now = clock()
+    for _ in range(settings.max_batches):
+        deleted = maintenance_data.delete_expired_failed_jobs(db, before=now - settings.retention_failed,
+                                                              batch=settings.batch_size)
+        report.deleted += deleted
+        if deleted < settings.batch_size:
+            break
+    for _ in range(settings.max_batches):
+        archived = maintenance_data.archive_completed_jobs(db, before=now - settings.retention_archive, now=now,
+                                                           batch=settings.batch_size)
+        report.archived += archived
+        if archived < settings.batch_size:
+            break
+    return report
