@@ -60,10 +60,19 @@ export PATH="${TOOLS_DIR}/bin:${PATH}"
 # (jobserver, command-line variables) is passed down to them.
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 
+build_dir=".aws-sam/build"
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[i]}" in
+        --build-dir|-b) build_dir="${args[i + 1]:-${build_dir}}" ;;
+        --build-dir=*) build_dir="${args[i]#--build-dir=}" ;;
+    esac
+done
+
 echo "==> sam build" >&2
 start=${SECONDS}
 # --build-in-source: make runs in the source directories (nothing is written there; the
 # Makefiles only write to $ARTIFACTS_DIR) instead of scratch copies.
 sam build --template-file "${TEMPLATE}" --build-in-source --no-cached \
     --region "${AWS_REGION}" "$@" </dev/null
-echo "build: OK in $((SECONDS - start))s -> .aws-sam/build" >&2
+echo "build: OK in $((SECONDS - start))s -> ${build_dir}" >&2
