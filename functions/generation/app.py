@@ -18,6 +18,7 @@ from genjobs.config import get_config
 from genjobs.db import get_database
 from genjobs.errors import CooldownActive, RateLimited
 from genjobs.http.app import create_resolver, merchant_id_from
+from genjobs.http.openapi import error_responses, success_response
 from genjobs.invocation import event_kind, handle_direct_invoke
 from genjobs.models.jobs import Job
 from genjobs.models.personas import CreatePersonaRequest, Persona, StartGenerationRequest, StartStateVideosRequest
@@ -69,24 +70,28 @@ def _start(persona_id: UUID, job_type: str, body: dict[str, Any], idempotency_ke
     return Response(status_code=202, content_type=JSON, body=started.job, headers=headers)
 
 
-@app.post("/personas")
+@app.post("/personas", status_code=201, responses={**success_response(201, "Persona created", Persona),
+                                                   **error_responses(400)})
 def create_persona(request: Annotated[CreatePersonaRequest, Body()]) -> Response[Persona]:
     persona = personas.create_persona(get_database(), _merchant(), request)
     return Response(status_code=201, content_type=JSON, body=persona, headers={"Location": f"/personas/{persona.id}"})
 
 
-@app.get("/personas/<persona_id>")
+@app.get("/personas/<persona_id>", responses=error_responses(404))
 def get_persona(persona_id: UUID) -> Persona:
     return personas.get_persona(get_database(), _merchant(), persona_id, cooldown=_cooldown(), clock=utc_now)
 
 
-@app.delete("/personas/<persona_id>")
+@app.delete("/personas/<persona_id>", status_code=204,
+            responses={**success_response(204, "Persona deleted"), **error_responses(404, 409)})
 def delete_persona(persona_id: UUID) -> Response[None]:
     personas.delete_persona(get_database(), _merchant(), persona_id, clock=utc_now)
     return Response(status_code=204, content_type=JSON, body=None)
 
 
-@app.post("/personas/<persona_id>/generations")
+@app.post("/personas/<persona_id>/generations", status_code=202,
+          responses={**success_response(202, "Job queued (or replayed for a repeated Idempotency-Key)", Job),
+                     **error_responses(400, 402, 404, 409, 429)})
 def start_generation(
     persona_id: UUID,
     request: Annotated[StartGenerationRequest | None, Body()] = None,
@@ -97,7 +102,9 @@ def start_generation(
                   variation_count=request.variation_count, prompt_variables=request.prompt_variables)
 
 
-@app.post("/personas/<persona_id>/state-videos")
+@app.post("/personas/<persona_id>/state-videos", status_code=202,
+          responses={**success_response(202, "State-videos job queued", Job),
+                     **error_responses(400, 402, 404, 409, 429)})
 def start_state_videos(
     persona_id: UUID,
     request: Annotated[StartStateVideosRequest | None, Body()] = None,

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from genjobs.db import get_database
 from genjobs.db.migrations import load_migrations
 from genjobs.http.app import create_resolver
+from genjobs.http.openapi import error_responses
 from genjobs.models.health import HealthReport
 from genjobs.services.health import check_health
 
@@ -18,7 +19,7 @@ app = create_resolver()
 _MIGRATIONS = load_migrations()
 
 
-@app.get("/health")
+@app.get("/health", responses=error_responses(authenticated=False))
 def get_health() -> HealthReport:
     return check_health(get_database(), _MIGRATIONS)
 
