@@ -9,6 +9,8 @@ from genjobs.db.migrations import migrate
 
 from tests.support.postgres import PostgresCluster, cluster_from_env
 
+pytest_plugins = ["tests.support.pinning"]
+
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
