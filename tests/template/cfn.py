@@ -131,6 +131,16 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def branches(value: Any) -> list[Any]:
+    """The possible values of `value`: both branches of an Fn::If (recursively), minus AWS::NoValue."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        _, when_true, when_false = value["Fn::If"]
+        return [*branches(when_true), *branches(when_false)]
+    if value == {"Ref": "AWS::NoValue"}:
+        return []
+    return [value]
+
+
 def sub_text(value: Any) -> str:
     """The template string of a !Sub (short or list form), or a plain string."""
     if isinstance(value, str):

@@ -19,6 +19,7 @@ from tests.template.cfn import (
     REPO_ROOT,
     Function,
     as_list,
+    branches,
     functions,
     iter_policy_documents,
     load_template,
@@ -250,6 +251,14 @@ def test_environment_values_match_the_stack() -> None:
     assert env["BEDROCK_IMAGE_MODEL_ID"] == {"Ref": "ImageModelId"}
     assert env["BEDROCK_VIDEO_MODEL_ID"] == {"Ref": "VideoModelId"}
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
+    # media URLs must be reachable although the bucket is private: a CDN base URL unless one is given
+    assert env["MEDIA_BASE_URL"] == {
+        "Fn::If": [
+            "HasMediaBaseUrl",
+            {"Ref": "MediaBaseUrl"},
+            {"Fn::If": ["CreateMediaDistribution", {"Fn::Sub": "https://${MediaDistribution.DomainName}"}, ""]},
+        ]
+    }
     assert sub_text(env["MEDIA_BUCKET"]) == sub_text(RESOURCES["MediaBucket"]["Properties"]["BucketName"])
     names = {f.fixed_name_suffix: sub_text(f.properties["FunctionName"]) for f in FUNCTIONS.values()}
     assert sub_text(env["GENERATION_FUNCTION_NAME"]) == names["generation"]
@@ -352,10 +361,10 @@ def test_database_is_an_existing_cluster_or_a_new_serverless_v2_cluster() -> Non
 
 
 def _statements() -> list[tuple[str, dict[str, Any]]]:
-    found = []
+    found: list[tuple[str, dict[str, Any]]] = []
     for where, document in iter_policy_documents(TEMPLATE):
-        for statement in as_list(document["Statement"]):
-            found.append((where, statement))
+        for entry in as_list(document["Statement"]):
+            found.extend((where, statement) for statement in branches(entry))
     return found
 
 
@@ -498,6 +507,29 @@ def test_the_worker_writes_where_the_filter_and_policies_look() -> None:
     assert "jobs/" in sources, "the layer no longer writes media under jobs/: update the template's prefix"
 
 
+DISTRIBUTION_ARN = "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${MediaDistribution}"
+
+
+def test_only_the_stacks_cloudfront_distribution_may_read_media() -> None:
+    document = RESOURCES["MediaBucketPolicy"]["Properties"]["PolicyDocument"]
+    statements = [s for entry in document["Statement"] for s in branches(entry)]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    assert allows == [
+        {
+            "Sid": "CloudFrontReadsMedia",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": "s3:GetObject",
+            "Resource": {"Fn::Sub": "${MediaBucket.Arn}/jobs/*"},
+            "Condition": {"StringEquals": {"AWS:SourceArn": {"Fn::Sub": DISTRIBUTION_ARN}}},
+        }
+    ]
+    origin = RESOURCES["MediaDistribution"]["Properties"]["DistributionConfig"]["Origins"][0]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["MediaOriginAccessControl", "Id"]}
+    bucket = sub_text(RESOURCES["MediaBucket"]["Properties"]["BucketName"])
+    assert sub_text(origin["DomainName"]).startswith(bucket + ".s3.")
+
+
 def test_media_bucket_is_private_encrypted_and_has_lifecycle_rules() -> None:
     bucket = RESOURCES["MediaBucket"]
     props = bucket["Properties"]
@@ -566,6 +598,17 @@ def test_dlq_depth_and_jobs_timed_out_alarms_exist_and_every_alarm_notifies() ->
     assert TEMPLATE["Parameters"]["MetricsNamespace"]["Default"] == "genjobs"
     for alarm in alarms:
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], alarm["AlarmName"]
+
+
+def test_alarmed_metric_is_emitted_in_the_alarmed_namespace() -> None:
+    """The JobsTimedOut alarm reads MetricsNamespace; code that names a namespace literally must use the
+    same one (better: none, so POWERTOOLS_METRICS_NAMESPACE from the template applies)."""
+    default = TEMPLATE["Parameters"]["MetricsNamespace"]["Default"]
+    sources = {p: p.read_text(encoding="utf-8") for p in (REPO_ROOT / "functions").rglob("*.py")}
+    assert any("JobsTimedOut" in text for text in sources.values()), "no function emits JobsTimedOut any more"
+    for path, text in sources.items():
+        for literal in re.findall(r"Metrics\([^)]*namespace\s*=\s*[\"']([^\"']+)[\"']", text):
+            assert literal == default, f"{path.relative_to(REPO_ROOT)}: namespace {literal!r} != {default!r}"
 
 
 def test_outputs() -> None:
