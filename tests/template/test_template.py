@@ -548,7 +548,7 @@ def test_media_bucket_is_private_encrypted_and_has_lifecycle_rules() -> None:
 # ---------------------------------------------------------------------------------------------- lifecycle
 
 
-def test_migrations_run_on_every_layer_change_and_before_the_api_exists() -> None:
+def test_migrations_run_on_every_layer_change_before_the_api_and_the_new_code() -> None:
     migrations = RESOURCES["SchemaMigrations"]
     props = migrations["Properties"]
     assert props["ServiceToken"] == {"Fn::GetAtt": ["MigrateFunction", "Arn"]}
@@ -556,6 +556,8 @@ def test_migrations_run_on_every_layer_change_and_before_the_api_exists() -> Non
     assert props["MigrationsRevision"] == {"Ref": "MigrationsRevision"}
     assert "DatabaseProxyTargetGroup" in as_list(migrations["DependsOn"])
     assert "SchemaMigrations" in as_list(RESOURCES["HttpApi"]["DependsOn"])
+    for logical_id in EXPECTED_FUNCTIONS - {"MigrateFunction"}:
+        assert "SchemaMigrations" in as_list(RESOURCES[logical_id].get("DependsOn", [])), logical_id
 
 
 def test_async_invocations_retry_then_land_in_the_dlq() -> None:
