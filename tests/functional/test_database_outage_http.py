@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from genjobs import runtime
 from genjobs.db import Database, set_database
 from genjobs.db.migrations import migrate
+
 from tests.conftest import make_database
 from tests.functional.conftest import HANDLERS
 from tests.support.events import http_event, invoke
