@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from fnmatch import fnmatchcase
+import uuid
 from typing import Any
 
 import pytest
@@ -497,14 +497,24 @@ def test_video_outputs_and_only_them_notify_the_progress_function() -> None:
 
 
 def test_the_worker_writes_where_the_filter_and_policies_look() -> None:
-    """The policies grant jobs/* and the notification filters jobs/...output.mp4: the worker's prefixes must
-    live under jobs/ (read from the code when it exposes them)."""
-    keys = [*VIDEO_OUTPUT_KEYS, *NOT_VIDEO_OUTPUT_KEYS[:1]]
-    for key in keys[:-1]:
-        assert fnmatchcase(key, "jobs/*/*/*/output.mp4")
-    assert fnmatchcase(keys[-1], "jobs/*/variations/*.png")
-    sources = "".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "layers/shared/genjobs").rglob("*.py"))
-    assert "jobs/" in sources, "the layer no longer writes media under jobs/: update the template's prefix"
+    """The policies grant jobs/* and the notification filters jobs/...output.mp4: check against the code's
+    own key builders where it exposes them (genjobs.services.videos.output_prefix), else the documented
+    layout."""
+    job_id = uuid.UUID("0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a")
+    rules = _s3_event()["Filter"]["S3Key"]["Rules"]
+    videos = importlib.import_module("genjobs.services.videos")
+    output_prefix = getattr(videos, "output_prefix", None)
+    prefix = output_prefix(job_id, "idle") if output_prefix else f"jobs/{job_id}/idle/"
+    assert prefix.startswith("jobs/"), prefix
+    # Bedrock writes <prefix><invocation id>/output.mp4 (plus manifest.json, generation-status.json)
+    assert _matches(rules, f"{prefix}k3j4h5g6f7d8/output.mp4")
+    assert not _matches(rules, f"{prefix}k3j4h5g6f7d8/manifest.json")
+    worker = (REPO_ROOT / "layers/shared/genjobs/services/worker.py").read_text(encoding="utf-8")
+    variation_keys = re.findall(r'f"(jobs/\{job_id\}/[^"]+)"', worker)
+    assert variation_keys, "the worker no longer writes variations under jobs/{job_id}/: update the template"
+    for template_key in variation_keys:
+        key = template_key.format(job_id=job_id, index=0)
+        assert not _matches(rules, key), f"{key} would be taken for a video output"
 
 
 DISTRIBUTION_ARN = "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${MediaDistribution}"
