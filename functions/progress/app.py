@@ -1,29 +1,141 @@
-"""Progress function: job reads and long-poll, job lists, progress commands, S3 completion events, health."""
+"""Progress function: job reads and long-poll, job lists, the timeline, cancel (HTTP); progress commands
+(direct invoke); S3 ObjectCreated events for finished state videos; GET /health."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Annotated, Any
+from urllib.parse import unquote_plus
+from uuid import UUID
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from genjobs import runtime
+from genjobs.clock import utc_now
+from genjobs.config import get_config
 from genjobs.db import get_database
 from genjobs.db.migrations import load_migrations
-from genjobs.http.app import create_resolver
-from genjobs.http.openapi import error_responses
+from genjobs.http.app import create_resolver, merchant_id_from
+from genjobs.invocation import event_kind, handle_direct_invoke
 from genjobs.models.health import HealthReport
+from genjobs.models.jobs import Job, JobStatus, JobType
+from genjobs.models.progress import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    MAX_WAIT_SECONDS,
+    JobPage,
+    JobProgress,
+    JobTimeline,
+    ProgressAction,
+    ProgressCommand,
+)
+from genjobs.models.videos import VideoRecorded
+from genjobs.services import jobs, progress, videos
 from genjobs.services.health import check_health
+from pydantic import TypeAdapter
 
 logger = Logger(service="genjobs-progress")
 app = create_resolver()
 _MIGRATIONS = load_migrations()
+JSON = "application/json"
+# Seconds kept free of a long-poll before the Lambda deadline, to answer in time.
+DEADLINE_MARGIN_SECONDS = 1.5
 
 
-@app.get("/health", responses=error_responses(authenticated=False))
+def _merchant() -> str:
+    return merchant_id_from(app, get_config().merchant_claim)
+
+
+def _sleep(seconds: float) -> None:
+    """The long-poll's pause between reads (module level so tests can observe it)."""
+    time.sleep(seconds)
+
+
+@app.get("/health")
 def get_health() -> HealthReport:
     return check_health(get_database(), _MIGRATIONS)
 
 
+@app.get("/jobs/<job_id>")
+def get_job(
+    job_id: UUID,
+    wait: Annotated[int, Query(ge=0, le=MAX_WAIT_SECONDS, description="seconds to wait for a change")] = 0,
+    if_none_match: Annotated[str | None, Header(alias="if-none-match")] = None,
+) -> Response[Job]:
+    wait_seconds = float(wait)
+    if wait_seconds and app.lambda_context is not None:
+        budget = app.lambda_context.get_remaining_time_in_millis() / 1000.0 - DEADLINE_MARGIN_SECONDS
+        wait_seconds = max(0.0, min(wait_seconds, budget))
+    poll = jobs.LongPoll(tick_seconds=get_config().long_poll_tick_ms / 1000.0, sleep=_sleep)
+    job = jobs.get_job(get_database(), _merchant(), job_id, wait_seconds=wait_seconds,
+                       known_version=jobs.parse_etag(if_none_match), poll=poll)
+    return Response(status_code=200, content_type=JSON, body=job,
+                    headers={"ETag": jobs.etag(job.version), "Cache-Control": "no-store"})
+
+
+@app.get("/jobs")
+def list_jobs(
+    status: Annotated[JobStatus | None, Query()] = None,
+    persona_id: Annotated[UUID | None, Query()] = None,
+    job_type: Annotated[JobType | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=jobs.MAX_CURSOR_LENGTH)] = None,
+) -> JobPage:
+    return jobs.list_jobs(get_database(), _merchant(), status=status, persona_id=persona_id, job_type=job_type,
+                          limit=limit, cursor=cursor)
+
+
+@app.get("/jobs/<job_id>/events")
+def get_job_events(
+    job_id: UUID,
+    after: Annotated[int, Query(ge=0, description="return events with a larger id")] = 0,
+    limit: Annotated[int, Query(ge=1, le=jobs.MAX_TIMELINE_PAGE)] = jobs.MAX_TIMELINE_PAGE,
+) -> JobTimeline:
+    return jobs.job_timeline(get_database(), _merchant(), job_id, after=after, limit=limit)
+
+
+@app.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id: UUID) -> Job:
+    return jobs.cancel_job(get_database(), _merchant(), job_id)
+
+
+_ADAPTER: TypeAdapter[ProgressCommand] = TypeAdapter(ProgressAction)
+
+
+def _dispatch(command: ProgressCommand) -> JobProgress:
+    return progress.run_command(get_database(), command, clock=utc_now)
+
+
+def _object_created(event: dict[str, Any]) -> dict[str, Any]:
+    """Finished state videos. Records that are not ours are logged and dropped; a database outage raises,
+    so Lambda retries the event (recording is idempotent)."""
+    store = runtime.media_store()
+    results: list[VideoRecorded] = []
+    for record in S3Event(event).records:
+        s3_object = record.s3.get_object.raw_event
+        key = unquote_plus(str(s3_object.get("key", "")))  # S3 URL-encodes keys in notifications
+        if not record.event_name.startswith("ObjectCreated"):
+            logger.info("ignoring S3 %s for %s", record.event_name, key)
+            continue
+        size = s3_object.get("size")
+        results.append(videos.record_video_output(
+            get_database(), store, bucket=record.s3.bucket.name, key=key,
+            size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None, clock=utc_now))
+    return {"records": [r.model_dump(mode="json") for r in results]}
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    kind = event_kind(event)
+    if kind == "direct":
+        return handle_direct_invoke(event, _ADAPTER, _dispatch)
+    if kind == "s3":
+        return _object_created(event)
+    if kind != "http":
+        logger.warning("ignoring an event of kind %s", kind)
+        return {"ignored": kind}
     return app.resolve(event, context)

@@ -61,11 +61,16 @@ def claim_job(db: Database, job_id: UUID, now: datetime, lease: timedelta) -> Ro
                p.product_name AS persona_product_name, p.character_type AS persona_character_type,
                p.image_url AS persona_image_url,
                t.template AS template_text, t.variable_defaults AS template_defaults,
-               m.unit_price_usd, m.pricing_unit, m.default_parameters AS model_parameters
+               m.unit_price_usd, m.pricing_unit, m.default_parameters AS model_parameters,
+               -- the approved image's stored file: state videos start from it
+               ao.s3_bucket AS persona_image_bucket, ao.s3_key AS persona_image_key,
+               ao.content_type AS persona_image_content_type
           FROM claimed c
           JOIN personas p ON p.id = c.persona_id
           LEFT JOIN prompt_templates t ON t.id = c.prompt_template_id
           LEFT JOIN model_configurations m ON m.model_id = c.model_id
+          LEFT JOIN character_variations av ON av.id = p.approved_variation_id
+          LEFT JOIN media_outputs ao ON ao.id = av.media_output_id
         """,
         {"job_id": job_id, "now": now, "lease": lease},
     )

@@ -1,17 +1,169 @@
-"""State videos: one Bedrock async invocation per state, completed by S3 events (being built in issue 4)."""
+"""State videos: one Bedrock async invocation per state, completed by S3 events.
+
+The worker (`start_state_videos`, called by `worker.run_job` after the claim) moves the job to
+`generating_videos`, reads the approved image from the media store and starts one image-to-video
+invocation per state still missing, with its output under `s3://<bucket>/jobs/<job_id>/<state>/` and a
+`clientRequestToken` derived from job, attempt and state (a retried start of the same invocation is
+deduplicated by Bedrock). Each invocation is noted before it starts and gets its ARN after: every write
+names the attempt and the status, so a canceled or rescued job stops the worker at its next write.
+
+Completion is event-driven: Bedrock writes `<invocation id>/output.mp4` under the state's prefix, S3
+reports `ObjectCreated`, and `record_video_output` records it in one statement (see
+genjobs.data.videos). Duplicate and out-of-order events are harmless; events for unknown, finished or
+canceled jobs are logged and dropped. Invocations that never report are the maintenance sweep's business.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hashlib
+import logging
+import re
+from typing import TYPE_CHECKING, Literal
+from uuid import UUID
 
 from genjobs.clock import Clock
+from genjobs.data import videos as video_data
 from genjobs.db import Database, Row
-from genjobs.media.provider import MediaProvider, MediaStore, ProviderValidation
+from genjobs.media.provider import MediaProvider, MediaStore, ProviderError, VideoRequest
+from genjobs.models.videos import VideoOutcome, VideoRecorded
+from genjobs.services.prompts import render_prompt
 
 if TYPE_CHECKING:
     from genjobs.services.worker import RunOutcome, WorkerSettings
 
+logger = logging.getLogger("genjobs.videos")
+
+# Nova Reel accepts seeds in [0, 2147483646]
+MAX_VIDEO_SEED = 2_147_483_646
+DEFAULT_DURATION_SECONDS = 6
+OUTPUT_KEY = re.compile(
+    r"^jobs/(?P<job_id>[0-9a-fA-F-]{36})/(?P<state>[a-z][a-z0-9_]{0,39})/(?P<invocation>[A-Za-z0-9._-]{1,128})"
+    r"/output\.mp4$"
+)
+
+
+class MissingApprovedImage(ProviderError):
+    """The persona has no stored approved image to animate (not retryable)."""
+
+    code = "NO_APPROVED_IMAGE"
+
+
+def output_prefix(job_id: UUID, state: str) -> str:
+    return f"jobs/{job_id}/{state}/"
+
+
+def client_request_token(job_id: UUID, attempt: int, state: str) -> str:
+    """Idempotency token for one state's invocation: [a-zA-Z0-9-], well under Bedrock's 256 characters.
+    State names may hold '_' (not allowed in tokens), so the state enters as a digest."""
+    digest = hashlib.sha256(state.encode()).hexdigest()[:24]
+    return f"{job_id.hex}-{attempt}-{digest}"
+
+
+def video_seed(job_id: UUID, state: str) -> int:
+    digest = hashlib.sha256(f"{job_id}:{state}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % (MAX_VIDEO_SEED + 1)
+
+
+def image_format(data: bytes) -> Literal["png", "jpeg"]:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    raise MissingApprovedImage("the approved image is neither PNG nor JPEG")
+
 
 def start_state_videos(db: Database, provider: MediaProvider, store: MediaStore, claim: Row, *,
                        settings: WorkerSettings, clock: Clock) -> RunOutcome:
-    raise ProviderValidation("state video generation is not implemented in this build")
+    from genjobs.services.worker import RunOutcome, persona_fields
+
+    job_id: UUID = claim["id"]
+    attempt = int(claim["attempt"])
+    parameters = dict(claim.get("model_parameters") or {})
+    duration = int(parameters.get("durationSeconds", DEFAULT_DURATION_SECONDS))
+    stale = RunOutcome(job_id=job_id, claimed=True, attempt=attempt, stale=True)
+
+    image_key = claim.get("persona_image_key")
+    if not image_key:
+        raise MissingApprovedImage("the persona has no approved variation with a stored image")
+    image = store.get(str(image_key))
+    fmt = image_format(image)
+
+    begun = video_data.begin_video_phase(
+        db, job_id=job_id, attempt=attempt, lease_until=clock() + settings.video_lease,
+        metadata={"video_duration_seconds": duration, "video_model_id": claim.get("model_id")},
+    )
+    if begun is None:
+        logger.info("job %s attempt %s is no longer current; not starting videos", job_id, attempt)
+        return stale
+    done = set(begun["states_generated"] or [])
+    pending = [s for s in begun["states_requested"] if s not in done]
+    for number, state in enumerate(pending, start=1):
+        token = client_request_token(job_id, attempt, state)
+        uri = f"s3://{store.bucket}/{output_prefix(job_id, state)}"
+        if not video_data.record_invocation_starting(db, job_id=job_id, attempt=attempt, state=state, token=token,
+                                                     output_s3_uri=uri):
+            return stale
+        prompt = render_prompt(
+            claim.get("template_text"), "state_videos", persona=persona_fields(claim),
+            variables=dict(claim.get("prompt_variables") or {}), template_defaults=claim.get("template_defaults"),
+            state=state,
+        )
+        try:
+            arn = provider.start_video(VideoRequest(
+                model_id=claim["model_id"], prompt=prompt, seed=video_seed(job_id, state), image=image,
+                image_format=fmt, output_s3_uri=uri, client_request_token=token, duration_seconds=duration,
+                parameters=parameters,
+            ))
+        except ProviderError as exc:
+            video_data.record_invocation_failed(db, job_id=job_id, attempt=attempt, state=state, message=exc.message)
+            raise
+        if not video_data.record_invocation_started(
+                db, job_id=job_id, attempt=attempt, state=state, invocation_arn=arn,
+                step=f"started_video_{number}_of_{len(pending)}", lease_until=clock() + settings.video_lease):
+            logger.info("job %s attempt %s was canceled or rescued while starting videos", job_id, attempt)
+            return stale
+    logger.info("job %s attempt %s: started %d video invocations", job_id, attempt, len(pending))
+    return RunOutcome(job_id=job_id, claimed=True, status="generating_videos", attempt=attempt)
+
+
+def record_video_output(db: Database, store: MediaStore, *, bucket: str, key: str, size: int | None,
+                        clock: Clock) -> VideoRecorded:
+    """Record one finished video from an S3 ObjectCreated notification (one statement). Never raises for
+    an event that is not ours to record: it is logged and answered as `ignored`."""
+    def ignored(reason: str, job_id: UUID | None = None, state: str | None = None,
+                job_status: str | None = None) -> VideoRecorded:
+        logger.warning("dropping S3 event for s3://%s/%s: %s", bucket, key, reason)
+        return VideoRecorded(bucket=bucket, key=key, outcome="ignored", reason=reason, job_id=job_id, state=state,
+                             job_status=job_status)
+
+    if bucket != store.bucket:
+        return ignored(f"not the media bucket ({store.bucket})")
+    match = OUTPUT_KEY.fullmatch(key)
+    if match is None:
+        return ignored("not a state video output (jobs/<job_id>/<state>/<invocation>/output.mp4)")
+    try:
+        job_id = UUID(match["job_id"])
+    except ValueError:
+        return ignored("the job id is not a UUID")
+    state = match["state"]
+    row = video_data.record_video_output(db, job_id=job_id, state=state, bucket=bucket, key=key,
+                                         url=store.url_for(key), size=size, now=clock())
+    if not row["applied"]:
+        before = row["before_status"]
+        if before is None:
+            return ignored("unknown job", job_id, state)
+        if before != "generating_videos":
+            return ignored(f"the job is {before}", job_id, state, before)
+        return ignored("the job did not ask for this state", job_id, state, before)
+    # applied means the job was generating videos: if it is completed now, this event completed it
+    outcome: VideoOutcome
+    if row["status"] == "completed":
+        outcome = "completed"
+    elif row["media_recorded"]:
+        outcome = "recorded"
+    else:
+        outcome = "duplicate"
+    logger.info("job %s: video for %s %s (progress %s, status %s)", job_id, state, outcome, row["progress"],
+                row["status"])
+    return VideoRecorded(bucket=bucket, key=key, outcome=outcome, job_id=job_id, state=state,
+                         job_status=row["status"], progress=row["progress"], charged=bool(row["charged"]))

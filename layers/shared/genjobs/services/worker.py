@@ -31,6 +31,9 @@ MAX_SEED = 858_993_459
 @dataclass(frozen=True)
 class WorkerSettings:
     lease: timedelta = timedelta(seconds=300)
+    # state videos: Bedrock takes ~90 s per 6 s clip and queues beyond its concurrency quota; the job is
+    # leased this long from the start of its video phase (each started invocation extends it)
+    video_lease: timedelta = timedelta(minutes=30)
     retry_backoff: timedelta = timedelta(seconds=5)
     max_backoff: timedelta = timedelta(minutes=5)
 
