@@ -26,7 +26,7 @@ from genjobs.services import generation, personas, worker
 from pydantic import BaseModel, Field, TypeAdapter
 
 logger = Logger(service="genjobs-generation")
-metrics = Metrics(namespace="genjobs", service="generation")
+metrics = Metrics(namespace=get_config().metrics_namespace, service="generation")
 app = create_resolver()
 
 JSON = "application/json"

@@ -22,7 +22,7 @@ from genjobs.services import maintenance
 from pydantic import BaseModel, Field, TypeAdapter
 
 logger = Logger(service="genjobs-maintenance")
-metrics = Metrics(namespace="genjobs", service="maintenance")
+metrics = Metrics(namespace=get_config().metrics_namespace, service="maintenance")
 
 Sweep = Literal["sweep", "rescue", "redispatch", "retention"]
 

@@ -32,7 +32,7 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
 
 
 def http_routes() -> list[tuple[str, str, str]]:
-    routes = []
+    routes: list[tuple[str, str, str]] = []
     for function, module in HANDLERS.items():
         schema = module.app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True)
         for path, operations in schema["paths"].items():

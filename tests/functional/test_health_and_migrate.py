@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from genjobs.config import get_config
 from genjobs.db import Database, set_database
 from genjobs.db.migrations import load_migrations
 
@@ -129,10 +131,38 @@ def test_custom_resource_create_migrates_and_reports_success(empty_database_url:
 
 
 def test_custom_resource_reports_failure_when_database_is_down(outage: tuple[EmbeddedServerControl, Database],
-                                                               response_url: FakeResponseUrl) -> None:
+                                                               response_url: FakeResponseUrl,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a database that stays down for longer than the (shortened) retry window
+    no_retry = dataclasses.replace(get_config(), migrate_connect_retry_seconds=0)
+    monkeypatch.setattr(migrate_app, "get_config", lambda: no_retry)
     control, _ = outage
     control.stop()
     invoke(migrate_app, load_event("migrate/custom_resource_create.json"))
     (sent,) = response_url.sent
     assert sent["body"]["Status"] == "FAILED" and "database" in sent["body"]["Reason"].lower()
     control.start()
+
+
+def test_custom_resource_waits_for_a_database_that_is_still_coming_up(
+        outage: tuple[EmbeddedServerControl, Database], response_url: FakeResponseUrl,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a database that is down when the deploy's custom resource arrives
+    control, database = outage
+    control.stop()
+    waits: list[float] = []
+
+    def database_comes_up_during_the_wait(seconds: float) -> None:
+        waits.append(seconds)
+        control.start()
+
+    monkeypatch.setattr(migrate_app, "sleep", database_comes_up_during_the_wait)
+
+    # When the migrate function handles the Create
+    invoke(migrate_app, load_event("migrate/custom_resource_create.json"))
+
+    # Then it retried once the database was back and reported success with the migrations applied
+    assert waits == [2.0]
+    (sent,) = response_url.sent
+    assert sent["body"]["Status"] == "SUCCESS"
+    assert database.fetch_value("SELECT count(*) FROM schema_migrations") == len(load_migrations())

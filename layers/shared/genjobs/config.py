@@ -48,6 +48,8 @@ class AppConfig:
     redispatch_after_seconds: int = 120
     maintenance_batch_size: int = 100
     video_poll_after_seconds: int = 600
+    metrics_namespace: str = "genjobs"
+    migrate_connect_retry_seconds: int = 240
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AppConfig:
@@ -71,6 +73,8 @@ class AppConfig:
             redispatch_after_seconds=_int(env, "REDISPATCH_AFTER_SECONDS", 120, minimum=1),
             maintenance_batch_size=_int(env, "MAINTENANCE_BATCH_SIZE", 100, minimum=1),
             video_poll_after_seconds=_int(env, "VIDEO_POLL_AFTER_SECONDS", 600, minimum=1),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "genjobs",
+            migrate_connect_retry_seconds=_int(env, "MIGRATE_CONNECT_RETRY_SECONDS", 240),
         )
 
 
