@@ -1,6 +1,7 @@
 """Maintenance function: the every-minute sweeps (EventBridge schedule), also on direct invoke.
 
-Direct invoke: {"action": "sweep"} runs every sweep; "rescue", "redispatch", "retention" run one.
+Direct invoke: {"action": "sweep"} runs every sweep; "rescue", "redispatch", "poll_videos", "retention"
+run one.
 Counts are published as EMF metrics (JobsRescued, JobsTimedOut, JobsRedispatched, JobsDeleted, JobsArchived).
 """
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 logger = Logger(service="genjobs-maintenance")
 metrics = Metrics(namespace=get_config().metrics_namespace, service="maintenance")
 
-Sweep = Literal["sweep", "rescue", "redispatch", "retention"]
+Sweep = Literal["sweep", "rescue", "redispatch", "poll_videos", "retention"]
 
 
 class SweepAction(BaseModel):
@@ -34,7 +35,8 @@ class SweepAction(BaseModel):
 _ADAPTER: TypeAdapter[SweepAction] = TypeAdapter(Annotated[SweepAction, Field()])
 
 METRICS = {"rescued": "JobsRescued", "timed_out": "JobsTimedOut", "redispatched": "JobsRedispatched",
-           "deleted": "JobsDeleted", "archived": "JobsArchived"}
+           "deleted": "JobsDeleted", "archived": "JobsArchived", "videos_completed": "VideosRecoveredByPolling",
+           "videos_failed": "VideosFailed"}
 
 
 def _settings() -> maintenance.MaintenanceSettings:
@@ -44,6 +46,7 @@ def _settings() -> maintenance.MaintenanceSettings:
         redispatch_after=timedelta(seconds=config.redispatch_after_seconds),
         retention_failed=timedelta(days=config.retention_failed_days),
         retention_archive=timedelta(days=config.retention_archive_days),
+        video_report_after=timedelta(seconds=config.video_poll_after_seconds),
         batch_size=config.maintenance_batch_size,
     )
 
@@ -55,6 +58,9 @@ def run_sweeps(which: Sweep) -> maintenance.SweepReport:
         maintenance.rescue_stale_jobs(db, invoker, settings=settings, clock=utc_now, report=report)
     if which in ("sweep", "redispatch"):
         maintenance.redispatch_queued_jobs(db, invoker, settings=settings, clock=utc_now, report=report)
+    if which in ("sweep", "poll_videos"):
+        maintenance.poll_stale_videos(db, runtime.media_provider(), runtime.media_store(), settings=settings,
+                                      clock=utc_now, report=report)
     if which in ("sweep", "retention"):
         maintenance.apply_retention(db, settings=settings, clock=utc_now, report=report)
     for field_name, metric in METRICS.items():

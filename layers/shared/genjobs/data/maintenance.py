@@ -125,3 +125,31 @@ def archive_completed_jobs(db: Database, *, before: datetime, now: datetime, bat
         {"before": before, "batch": batch, "now": now},
     )
     return int(archived or 0)
+
+
+def claim_video_polls(db: Database, *, now: datetime, report_after: timedelta, batch: int) -> list[Row]:
+    """In-progress invocations of the current attempt of jobs still generating videos, started more than
+    `report_after` ago and not polled within that time either. Stamped as polled before Bedrock is asked,
+    so a concurrent sweep skips them."""
+    return db.fetch_all(
+        """
+        WITH due AS (
+            SELECT v.job_id, v.state, v.attempt
+              FROM video_invocations v
+              JOIN generation_jobs j ON j.id = v.job_id AND j.attempt = v.attempt
+             WHERE v.status = 'in_progress' AND v.invocation_arn IS NOT NULL
+               AND j.status = 'generating_videos'
+               AND v.started_at <= %(now)s - %(after)s
+               AND (v.last_polled_at IS NULL OR v.last_polled_at <= %(now)s - %(after)s)
+             ORDER BY v.started_at
+             LIMIT %(batch)s
+             FOR UPDATE OF v SKIP LOCKED
+        )
+        UPDATE video_invocations v
+           SET last_polled_at = %(now)s
+          FROM due
+         WHERE (v.job_id, v.state, v.attempt) = (due.job_id, due.state, due.attempt)
+        RETURNING v.job_id, v.state, v.attempt, v.invocation_arn, v.output_s3_uri
+        """,
+        {"now": now, "after": report_after, "batch": batch},
+    )

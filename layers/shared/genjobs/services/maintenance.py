@@ -10,11 +10,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlparse
 
 from genjobs.clock import Clock
+from genjobs.data import jobs as job_data
 from genjobs.data import maintenance as maintenance_data
+from genjobs.data import videos as video_data
 from genjobs.db import Database
 from genjobs.invoke import FunctionInvoker, InvokeFailed
+from genjobs.media.provider import MediaProvider, MediaStore, ProviderError
+from genjobs.services.videos import record_video_output
 
 logger = logging.getLogger("genjobs.maintenance")
 
@@ -25,6 +30,7 @@ class MaintenanceSettings:
     redispatch_after: timedelta = timedelta(minutes=2)
     retention_failed: timedelta = timedelta(days=30)
     retention_archive: timedelta = timedelta(days=90)
+    video_report_after: timedelta = timedelta(minutes=10)
     batch_size: int = 100
     max_batches: int = 10
 
@@ -97,5 +103,48 @@ def apply_retention(db: Database, *, settings: MaintenanceSettings, clock: Clock
                                                            batch=settings.batch_size)
         report.archived += archived
         if archived < settings.batch_size:
+            break
+    return report
+
+
+def output_key_for(invocation_arn: str, output_s3_uri: str) -> tuple[str, str]:
+    """Where Bedrock writes a finished invocation: <output prefix>/<invocation id>/output.mp4."""
+    invocation_id = invocation_arn.rsplit("/", 1)[-1]
+    parsed = urlparse(output_s3_uri)
+    prefix = parsed.path.strip("/")
+    return parsed.netloc, f"{prefix}/{invocation_id}/output.mp4"
+
+
+def poll_stale_videos(db: Database, provider: MediaProvider, store: MediaStore, *, settings: MaintenanceSettings,
+                      clock: Clock, report: SweepReport | None = None) -> SweepReport:
+    """Ask Bedrock about invocations that have not reported through S3: Failed fails the job with
+    PROVIDER_FAILED (the states already made stay), Completed is recorded as if its S3 event had come,
+    InProgress is left alone until the next poll."""
+    report = report or SweepReport()
+    for _ in range(settings.max_batches):
+        rows = maintenance_data.claim_video_polls(db, now=clock(), report_after=settings.video_report_after,
+                                                  batch=settings.batch_size)
+        for row in rows:
+            report.videos_checked += 1
+            try:
+                status = provider.get_video_status(row["invocation_arn"])
+            except ProviderError as exc:
+                report.errors.append(f"{row['job_id']}/{row['state']}: {exc.code}")
+                logger.warning("could not poll %s: %s", row["invocation_arn"], exc)
+                continue
+            if status.status == "Completed":
+                bucket, key = output_key_for(row["invocation_arn"], row["output_s3_uri"])
+                recorded = record_video_output(db, store, bucket=bucket, key=key, size=None, clock=clock)
+                report.videos_completed += recorded.outcome in ("recorded", "completed")
+            elif status.status == "Failed":
+                message = status.failure_message or "the video generation failed"
+                video_data.record_invocation_failed(db, job_id=row["job_id"], attempt=row["attempt"],
+                                                    state=row["state"], message=message)
+                failed = job_data.fail_or_retry_job(
+                    db, job_id=row["job_id"], attempt=row["attempt"], retryable=False,
+                    error_code="PROVIDER_FAILED", error_message=f"state {row['state']}: {message}",
+                    retry_at=clock(), expected_status=("generating_videos",))
+                report.videos_failed += failed is not None
+        if len(rows) < settings.batch_size:
             break
     return report
