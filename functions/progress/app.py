@@ -83,7 +83,7 @@ def list_jobs(
     persona_id: Annotated[UUID | None, Query()] = None,
     job_type: Annotated[JobType | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query(max_length=jobs.MAX_CURSOR_LENGTH)] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> JobPage:
     return jobs.list_jobs(get_database(), _merchant(), status=status, persona_id=persona_id, job_type=job_type,
                           limit=limit, cursor=cursor)

@@ -79,9 +79,8 @@ def run(db: Database, provider: Any, store: S3MediaStore, job_id: UUID, clock: F
     return worker.run_job(db, provider, store, job_id, settings=SETTINGS, clock=clock)
 
 
-def deliver(db: Database, store: S3MediaStore, job_id: UUID, state: str, clock: FrozenClock,
-            invocation: str = "inv0001") -> VideoRecorded:
-    key = video_output_key(job_id, state, invocation)
+def deliver(db: Database, store: S3MediaStore, job_id: UUID, state: str, clock: FrozenClock) -> VideoRecorded:
+    key = video_output_key(job_id, state)
     store.put(key, b"\x00\x00\x00\x18ftypisom", "video/mp4")
     return videos.record_video_output(db, store, bucket=BUCKET, key=key, size=12, clock=clock)
 
