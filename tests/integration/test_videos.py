@@ -21,6 +21,7 @@ from genjobs.media.provider import VideoRequest
 from genjobs.media.s3_store import S3MediaStore
 from genjobs.models.videos import VideoRecorded
 from genjobs.services import jobs, videos, worker
+from genjobs.services.keyframe import decode_png, png_size
 from moto import mock_aws
 
 from tests.conftest import make_database
@@ -107,9 +108,14 @@ def test_worker_starts_one_invocation_per_state_from_the_approved_image(
     assert row is not None and row["status"] == "generating_videos"
     assert row["current_step"] == "started_video_3_of_3" and row["metadata"]["video_duration_seconds"] == 6
     assert row["lease_expires_at"] == clock() + SETTINGS.video_lease
-    approved_image = store.get(image_key)
-    assert [r.image for r in bedrock.requests] == [approved_image] * 3
-    assert {r.image_format for r in bedrock.requests} == {"png"}
+    # (the approved 128x128 image fitted to Nova Reel's 1280x720 frame: its centre pixel is the image's centre)
+    approved = decode_png(store.get(image_key))
+    keyframe = bedrock.requests[0].image
+    assert keyframe is not None and [r.image for r in bedrock.requests] == [keyframe] * 3
+    assert png_size(keyframe) == (1280, 720) and {r.image_format for r in bedrock.requests} == {"png"}
+    width, _, _, pixels = decode_png(keyframe)
+    centre = (360 * width + 640) * 3
+    assert pixels[centre:centre + 3] == approved[3][(64 * 128 + 64) * 3:(64 * 128 + 64) * 3 + 3]
     assert [r.output_s3_uri for r in bedrock.requests] == [f"s3://{BUCKET}/jobs/{job_id}/{s}/" for s in STATES]
     assert all("robot" in r.prompt and "SnackBot" in r.prompt for r in bedrock.requests)
     assert "talking" in bedrock.requests[1].prompt
@@ -122,7 +128,7 @@ def test_worker_starts_one_invocation_per_state_from_the_approved_image(
     # and the request body Bedrock receives carries the image bytes, base64-encoded
     from genjobs.media.bedrock import video_request_input
     body = video_request_input(bedrock.requests[0])
-    assert base64.b64decode(body["textToVideoParams"]["images"][0]["source"]["bytes"]) == approved_image
+    assert base64.b64decode(body["textToVideoParams"]["images"][0]["source"]["bytes"]) == keyframe
 
 
 def test_s3_events_complete_the_job_with_its_cost(db: Database, store: S3MediaStore,

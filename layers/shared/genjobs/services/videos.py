@@ -1,7 +1,8 @@
 """State videos: one Bedrock async invocation per state, completed by S3 events.
 
 The worker (`start_state_videos`, called by `worker.run_job` after the claim) moves the job to
-`generating_videos`, reads the approved image from the media store and starts one image-to-video
+`generating_videos`, reads the approved image from the media store, fits it to the video frame (see
+genjobs.services.keyframe) and starts one image-to-video
 invocation per state still missing, with its output under `s3://<bucket>/jobs/<job_id>/<state>/` and a
 `clientRequestToken` derived from job, attempt and state (a retried start of the same invocation is
 deduplicated by Bedrock). Each invocation is noted before it starts and gets its ARN after: every write
@@ -26,6 +27,7 @@ from genjobs.data import videos as video_data
 from genjobs.db import Database, Row
 from genjobs.media.provider import MediaProvider, MediaStore, ProviderError, VideoRequest
 from genjobs.models.videos import VideoOutcome, VideoRecorded
+from genjobs.services.keyframe import fit_keyframe, frame_size
 from genjobs.services.prompts import render_prompt
 
 if TYPE_CHECKING:
@@ -85,7 +87,9 @@ def start_state_videos(db: Database, provider: MediaProvider, store: MediaStore,
     image_key = claim.get("persona_image_key")
     if not image_key:
         raise MissingApprovedImage("the persona has no approved variation with a stored image")
-    image = store.get(str(image_key))
+    # Nova Reel starts from a keyframe of exactly the video's dimension: fit the (square) approved image
+    width, height = frame_size(parameters.get("dimension"))
+    image = fit_keyframe(store.get(str(image_key)), width, height)
     fmt = image_format(image)
 
     begun = video_data.begin_video_phase(
