@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from genjobs.config import get_config
 from genjobs.data import jobs as job_data
+from genjobs.data import maintenance as maintenance_data
 from genjobs.db import Database, record_statements
 
 import functions.progress.app as progress_app
@@ -299,6 +300,23 @@ def test_timeline_lists_every_change_in_order_and_pages(acme: MerchantClient, db
     status, first, _ = timeline(acme, job_id, limit="2")
     status, rest, _ = timeline(acme, job_id, after=str(first["next_after"]))
     assert [e["id"] for e in first["items"] + rest["items"]] == [e["id"] for e in body["items"]]
+
+
+def test_timeline_of_an_archived_job_comes_from_its_archive(acme: MerchantClient, db: Database) -> None:
+    # Given a completed job whose timeline the retention sweep folded into job_archives
+    job_id = queued_job(db)
+    db.execute("UPDATE generation_jobs SET status = 'processing' WHERE id = %s", (job_id,))
+    db.execute("UPDATE generation_jobs SET status = 'completed' WHERE id = %s", (job_id,))
+    status, live, _ = timeline(acme, job_id)
+    archived = maintenance_data.archive_completed_jobs(db, before=datetime.now(UTC) + timedelta(days=1),
+                                                       now=datetime.now(UTC), batch=10)
+    assert archived == 1 and db.fetch_value("SELECT count(*) FROM job_events WHERE job_id = %s", (job_id,)) == 0
+
+    # When the timeline is read
+    status, body, _ = timeline(acme, job_id)
+
+    # Then it is the same timeline as before archiving
+    assert status == 200 and body["items"] == live["items"] and len(body["items"]) == 3
 
 
 # -- cancel ---------------------------------------------------------------------------------------------

@@ -97,12 +97,14 @@ def test_worker_starts_one_invocation_per_state_from_the_approved_image(
     arns = [bedrock.expect_start(job_id, 1, state) for state in STATES]
 
     # When the worker runs it
-    outcome = run(db, bedrock, store, job_id, clock)
+    with record_statements() as recorder:
+        outcome = run(db, bedrock, store, job_id, clock)
 
     # Then the job is generating videos, one invocation per state was started with the approved image as the
     # keyframe, a token per job/attempt/state and the state's output prefix, and each ARN is recorded
     bedrock.stubber.assert_no_pending_responses()
     assert outcome.status == "generating_videos" and outcome.attempt == 1
+    assert recorder.count == 2 + 2 * 3, recorder.statements  # claim, video phase; noted + started per state
     row = db.fetch_one("SELECT status, current_step, metadata, lease_expires_at FROM generation_jobs WHERE id = %s",
                        (job_id,))
     assert row is not None and row["status"] == "generating_videos"

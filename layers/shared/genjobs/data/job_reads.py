@@ -87,22 +87,32 @@ def list_jobs(
 
 
 def job_timeline(db: Database, merchant_id: str, job_id: UUID, *, after: int, limit: int) -> list[Row] | None:
-    """The job's timeline events with id > after, oldest first; None when the job is not this merchant's."""
+    """The job's timeline events with id > after, oldest first; None when the job is not this merchant's.
+    A job archived by the retention sweep has its timeline in job_archives.events: read from there."""
     rows = db.fetch_all(
         """
         WITH job AS (
             SELECT id FROM generation_jobs WHERE id = %(job_id)s AND merchant_id = %(merchant_id)s
         )
-        SELECT job.id AS job_id, e.id AS event_id, e.event_type, e.status, e.current_step, e.progress,
-               e.attempt, e.details, e.created_at
+        SELECT job.id AS job_id, e.*
           FROM job
           LEFT JOIN LATERAL (
-              SELECT * FROM job_events ev
-               WHERE ev.job_id = job.id AND ev.id > %(after)s
-               ORDER BY ev.id
+              SELECT * FROM (
+                  SELECT ev.id AS event_id, ev.event_type, ev.status, ev.current_step, ev.progress, ev.attempt,
+                         ev.details, ev.created_at
+                    FROM job_events ev
+                   WHERE ev.job_id = job.id AND ev.id > %(after)s
+                  UNION ALL
+                  SELECT (a.e ->> 'id')::bigint, a.e ->> 'event_type', a.e ->> 'status', a.e ->> 'current_step',
+                         (a.e ->> 'progress')::smallint, (a.e ->> 'attempt')::integer, a.e -> 'details',
+                         (a.e ->> 'created_at')::timestamptz
+                    FROM job_archives ja, jsonb_array_elements(ja.events) AS a(e)
+                   WHERE ja.job_id = job.id AND (a.e ->> 'id')::bigint > %(after)s
+              ) merged
+               ORDER BY event_id
                LIMIT %(limit)s
           ) e ON true
-         ORDER BY e.id
+         ORDER BY e.event_id
         """,
         {"job_id": job_id, "merchant_id": merchant_id, "after": after, "limit": limit},
     )
