@@ -67,8 +67,9 @@ def get_job(
     if_none_match: Annotated[str | None, Header(alias="if-none-match")] = None,
 ) -> Response[Job]:
     wait_seconds = float(wait)
-    if wait_seconds and app.lambda_context is not None:
-        budget = app.lambda_context.get_remaining_time_in_millis() / 1000.0 - DEADLINE_MARGIN_SECONDS
+    remaining_ms = getattr(app.lambda_context, "get_remaining_time_in_millis", None)
+    if wait_seconds and callable(remaining_ms):
+        budget = remaining_ms() / 1000.0 - DEADLINE_MARGIN_SECONDS
         wait_seconds = max(0.0, min(wait_seconds, budget))
     poll = jobs.LongPoll(tick_seconds=get_config().long_poll_tick_ms / 1000.0, sleep=_sleep)
     job = jobs.get_job(get_database(), _merchant(), job_id, wait_seconds=wait_seconds,
