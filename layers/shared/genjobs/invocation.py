@@ -7,9 +7,13 @@ pydantic discriminated union per function; answers are `{"ok": true, "result": .
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -40,12 +44,21 @@ def event_kind(event: Any) -> EventKind:
 
 
 def to_jsonable(value: Any) -> Any:
+    """What a Lambda answer may hold: the runtime serializes it with plain `json`."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
     return value
 
 
