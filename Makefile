@@ -29,6 +29,9 @@ run: $(STAMP) ## serve the HTTP API on 127.0.0.1:$(PORT) over an embedded Postgr
 token: $(STAMP) ## print a local bearer token: make token MERCHANT=acme
 	@$(PY) -m local_runner token $(MERCHANT)
 
+openapi: $(STAMP) ## write docs/openapi.json, the OpenAPI document merged from every function's resolver
+	@$(PY) -m local_runner openapi
+
 migrate: $(STAMP) ## apply sql/ migrations (DATABASE_URL, or the embedded server under .local/)
 	@$(PY) -m local_runner migrate
 

@@ -1,0 +1,129 @@
+"""The HTTP API's JWT authorizer, emulated: HS256 tokens signed with `LOCAL_JWT_SECRET`.
+
+In AWS the authorizer checks the token's signature against the issuer's keys, its `exp`/`nbf`/`iat`, issuer
+and audience, then hands the handler the claims as `requestContext.authorizer.jwt.claims` with every value
+turned into a string (numbers as digits, lists as `[a b]`). A request without a usable token never reaches
+the function: API Gateway answers 401 `{"message":"Unauthorized"}` itself. The same happens here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+DEFAULT_SECRET = "genjobs-local-development-only-secret"  # noqa: S105 - local development only, documented
+ISSUER = "genjobs-local"
+MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output
+DEFAULT_TOKEN_HOURS = 12.0
+UNAUTHORIZED_BODY = b'{"message":"Unauthorized"}'
+
+
+class InsecureSecret(ValueError):
+    pass
+
+
+def secret_from_env(env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    secret = env.get("LOCAL_JWT_SECRET") or DEFAULT_SECRET
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise InsecureSecret(
+            f"LOCAL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (RFC 7518 for HS256); "
+            f"it has {len(secret.encode())}")
+    return secret
+
+
+def merchant_claim_from_env(env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    return env.get("JWT_MERCHANT_CLAIM") or "merchant_id"
+
+
+def issue_token(merchant_id: str, *, secret: str, merchant_claim: str = "merchant_id",
+                hours: float = DEFAULT_TOKEN_HOURS, extra_claims: Mapping[str, Any] | None = None,
+                now: float | None = None) -> str:
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": f"local-user-{merchant_id}",
+        merchant_claim: merchant_id,
+        "iat": issued,
+        "exp": issued + int(hours * 3600),
+        "token_use": "access",
+    }
+    claims.update(extra_claims or {})
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def _claim_string(value: Any) -> str:
+    """How API Gateway's JWT authorizer presents a claim value: always a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return "[" + " ".join(_claim_string(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Authorization:
+    claims: dict[str, str]
+    scopes: list[str] | None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+
+    @property
+    def www_authenticate(self) -> str:
+        if self.reason == "missing":
+            return "Bearer"
+        description = self.reason.replace('"', "'")
+        return f'Bearer error="invalid_token" error_description="{description}"'
+
+
+class JwtAuthorizer:
+    def __init__(self, secret: str, *, leeway_seconds: int = 0) -> None:
+        self._secret = secret
+        self._leeway = leeway_seconds
+
+    def authorize(self, authorization_header: str | None, required_scopes: tuple[str, ...] = ()
+                  ) -> Authorization | Rejection:
+        if not authorization_header or not authorization_header.strip():
+            return Rejection("missing")
+        token = authorization_header.strip()
+        if token[:7].lower() == "bearer ":  # API Gateway takes the token with or without the prefix
+            token = token[7:].strip()
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=["HS256"], leeway=self._leeway,
+                                options={"verify_aud": False, "require": []})
+        except jwt.ExpiredSignatureError:
+            return Rejection("the token has expired")
+        except jwt.ImmatureSignatureError:
+            return Rejection("the token is not valid yet")
+        except jwt.InvalidTokenError as exc:
+            return Rejection(f"invalid token: {type(exc).__name__}")
+        if not isinstance(claims, dict):
+            return Rejection("invalid token: claims are not an object")
+        scopes = _scopes(claims)
+        if required_scopes and not set(required_scopes) & set(scopes or []):
+            return Rejection("the token lacks the required scope")
+        return Authorization(claims={k: _claim_string(v) for k, v in claims.items()},
+                             scopes=scopes if required_scopes else None)
+
+
+def _scopes(claims: Mapping[str, Any]) -> list[str] | None:
+    raw = claims.get("scope", claims.get("scp"))
+    if isinstance(raw, str):
+        return raw.split()
+    if isinstance(raw, list):
+        return [str(s) for s in raw]
+    return None
