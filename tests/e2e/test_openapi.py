@@ -1,0 +1,67 @@
+"""The merged OpenAPI document: docs/openapi.json is what the handlers generate today (`make openapi`
+rewrites it), every route of template.yaml is in it, protected routes carry the bearer scheme, and the
+runner serves the same document."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from local_runner.openapi import DOCUMENT_PATH, build_document, function_descriptions, load_modules, render
+from local_runner.template import load_template, read_functions
+from tests.e2e.runner_process import RunnerProcess, request
+
+METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+def _generate() -> tuple[dict[str, Any], list[str]]:
+    template = load_template()
+    specs = read_functions(template)
+    return build_document(specs, load_modules(specs), descriptions=function_descriptions(template, specs))
+
+
+def test_docs_openapi_json_is_up_to_date() -> None:
+    document, _ = _generate()
+    assert DOCUMENT_PATH.exists(), "docs/openapi.json is missing: run `make openapi`"
+    current = DOCUMENT_PATH.read_text(encoding="utf-8")
+    assert current == render(document), "docs/openapi.json is stale: run `make openapi` and commit it"
+
+
+def test_every_template_route_is_documented_and_only_those() -> None:
+    document, notes = _generate()
+    routes = {(r.method.lower(), r.path) for spec in read_functions() for r in spec.routes}
+    documented = {(m, p) for p, item in document["paths"].items() for m in item if m in METHODS}
+    assert documented == routes, notes
+    assert not notes, notes
+
+
+def test_security_follows_the_authorizer() -> None:
+    document, _ = _generate()
+    assert document["openapi"] == "3.1.0"
+    scheme = document["components"]["securitySchemes"]["bearerAuth"]
+    assert scheme == {**scheme, "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    public = {(r.method.lower(), r.path) for spec in read_functions() for r in spec.routes if not r.authorizer}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if (method, path) in public:
+                assert operation["security"] == [], (method, path)
+                assert "401" not in operation["responses"] or path != "/health"
+            else:
+                assert operation["security"] == [{"bearerAuth": []}], (method, path)
+                assert "401" in operation["responses"], (method, path)
+
+
+def test_every_reference_resolves() -> None:
+    document, _ = _generate()
+    text = json.dumps(document)
+    schemas = document["components"]["schemas"]
+    for ref in {part.split('"')[0] for part in text.split('"$ref": "')[1:]}:
+        assert ref.startswith("#/components/schemas/"), ref
+        assert ref.removeprefix("#/components/schemas/") in schemas, ref
+
+
+def test_the_runner_serves_the_same_document(runner: RunnerProcess) -> None:
+    reply = request(runner.base_url, "GET", "/openapi.json")
+    assert reply.status == 200
+    document, _ = _generate()
+    assert reply.json == document
