@@ -14,6 +14,7 @@ from genjobs.clock import utc_now
 from genjobs.config import get_config
 from genjobs.db import get_database
 from genjobs.http.app import create_resolver, merchant_id_from
+from genjobs.http.openapi import error_responses
 from genjobs.invocation import event_kind, handle_direct_invoke
 from genjobs.models.approval import ApprovalAction, ApproveVariationAction, ApproveVariationRequest, VariationList
 from genjobs.models.personas import Persona
@@ -32,7 +33,7 @@ def _cooldown() -> timedelta:
     return timedelta(hours=get_config().regeneration_cooldown_hours)
 
 
-@app.get("/personas/<persona_id>/variations")
+@app.get("/personas/<persona_id>/variations", responses=error_responses(404))
 def list_variations(
     persona_id: UUID,
     job_id: Annotated[UUID | None, Query(description="a variations job of the persona; default: its latest")] = None,
@@ -40,7 +41,7 @@ def list_variations(
     return approval.list_variations(get_database(), _merchant(), persona_id, job_id=job_id)
 
 
-@app.post("/personas/<persona_id>/approve-variation")
+@app.post("/personas/<persona_id>/approve-variation", responses=error_responses(404, 409))
 def approve_variation(persona_id: UUID, request: Annotated[ApproveVariationRequest, Body()]) -> Persona:
     persona, changed = approval.approve_variation(get_database(), _merchant(), persona_id, request.variation_id,
                                                   cooldown=_cooldown(), clock=utc_now)
