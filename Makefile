@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_VENV ?= .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 PORT ?= 3000
 MERCHANT ?= acme
 ENV ?= dev
@@ -41,6 +43,18 @@ test: $(STAMP) ## run the whole test suite on a real PostgreSQL (embedded unless
 lint: $(STAMP) ## ruff and mypy
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/mypy layers/shared/genjobs functions local_runner tests
+
+# The benchmarks get their own venv: pgqueuer and procrastinate (the yardsticks) never enter .venv, so
+# `make test` cannot import them. The venv ignores itself (.gitignore inside it).
+$(BENCH_STAMP): pyproject.toml
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	@echo '*' > $(BENCH_VENV)/.gitignore
+	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## benchmarks, results appended to bench/RESULTS.md: make bench PART=all|roundtrips|overhead|lifecycle|coldstart|scale
+	@PART=$(PART) $(BENCH_VENV)/bin/python -m bench
 
 format: $(STAMP)
 	@$(VENV)/bin/ruff check --fix .
