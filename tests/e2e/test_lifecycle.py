@@ -37,12 +37,12 @@ def _wait_gone(pids: list[int | None], deadline: float) -> list[int]:
     return [p for p in pids if p is not None and not process_gone(p)]
 
 
-def _sigint_and_check(runner: RunnerProcess, workdir: Path) -> float:
+def _sigint_and_check(runner: RunnerProcess, workdir: Path, sig: int = signal.SIGINT) -> float:
     postgres = runner.postgres_pid()
     assert postgres is not None and not process_gone(postgres)
     children = [c.pid for c in runner.children()]
     started = time.monotonic()
-    runner.send(signal.SIGINT)
+    runner.send(sig)
     code = runner.wait(STOP_LIMIT_SECONDS)
     deadline = started + STOP_LIMIT_SECONDS
     assert code == 0, f"runner exit code {code} (None: still running after {STOP_LIMIT_SECONDS} s)\n{runner.tail()}"
@@ -54,8 +54,9 @@ def _sigint_and_check(runner: RunnerProcess, workdir: Path) -> float:
     return elapsed
 
 
-def test_sigint_stops_runner_and_postgres_within_5_seconds(workdir: Path) -> None:
-    runner = RunnerProcess(workdir / "local", name="sigint").start()
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_runner_and_postgres_within_5_seconds(workdir: Path, sig: int) -> None:
+    runner = RunnerProcess(workdir / "local", name="stop").start()
     merchant = "e2e-sigint"
     # some work in flight when the signal comes: a persona and a generation
     persona = request(runner.base_url, "POST", "/personas", token=token_for(merchant), body={"name": "Sig"})
@@ -63,7 +64,7 @@ def test_sigint_stops_runner_and_postgres_within_5_seconds(workdir: Path) -> Non
     started = request(runner.base_url, "POST", f"/personas/{persona.json['id']}/generations",
                       token=token_for(merchant), body={})
     assert started.status == 202, started.body
-    elapsed = _sigint_and_check(runner, workdir)
+    elapsed = _sigint_and_check(runner, workdir, sig)
     assert elapsed < STOP_LIMIT_SECONDS
     assert "stopped" in runner.stderr_path.read_text()
 
