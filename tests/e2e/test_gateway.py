@@ -180,3 +180,25 @@ def test_swagger_ui_and_openapi_are_served(runner: RunnerProcess) -> None:
     assert document.status == 200
     assert document.json["openapi"].startswith("3.1")
     assert document.json["info"]["title"] == "genjobs"
+
+
+def test_concurrent_requests_of_two_merchants_never_see_each_other(merchant: Merchant,
+                                                                    other_merchant: Merchant) -> None:
+    """Many requests in flight at once (several containers per function, many threads): each one is
+    answered with its own merchant's identity. Without the runner's per-thread request state
+    (local_runner/isolation.py) this load makes powertools hand some requests the other merchant's claims
+    (seen as a 404 for one's own persona)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    mine = merchant.call("POST", "/personas", {"name": "Mine"}).json["id"]
+    theirs = other_merchant.call("POST", "/personas", {"name": "Theirs"}).json["id"]
+
+    def fetch(i: int) -> tuple[int, str, str]:
+        who, persona = (merchant, mine) if i % 2 else (other_merchant, theirs)
+        reply = who.call("GET", f"/personas/{persona}")
+        return reply.status, persona, reply.json.get("id", reply.json)
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        results = list(pool.map(fetch, range(400)))
+    wrong = [r for r in results if r[0] != 200 or r[1] != r[2]]
+    assert not wrong, wrong[:5]
