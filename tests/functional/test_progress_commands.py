@@ -12,8 +12,8 @@ import pytest
 from genjobs import runtime
 from genjobs.data import progress as progress_data
 from genjobs.db import Database, record_statements
+from genjobs.media.events import s3_object_created_event
 from genjobs.media.local import LocalMediaStore
-from genjobs.models.videos import object_created_event
 
 import functions.progress.app as progress_app
 from tests.support.events import invoke, load_event
@@ -206,6 +206,6 @@ def test_s3_event_completes_the_job_in_one_statement(db: Database, store: LocalM
 def test_s3_events_that_are_not_ours_do_not_raise(db: Database, store: LocalMediaStore) -> None:
     keys = ["jobs/not-a-job/idle/x/output.mp4", f"jobs/{UUID(int=9)}/idle/x/output.mp4", "random/file.txt",
             "jobs/0b7c2a4e-5d0e-4a57-9a3c-1f2e3d4c5b6a/idle/x%2By/output.mp4"]
-    answer = invoke(progress_app, {"Records": [object_created_event(BUCKET, k, 1)["Records"][0] for k in keys]})
+    answer = invoke(progress_app, {"Records": [s3_object_created_event(BUCKET, k, 1)["Records"][0] for k in keys]})
     assert [r["outcome"] for r in answer["records"]] == ["ignored"] * 4
     assert answer["records"][1]["reason"] == "unknown job"
