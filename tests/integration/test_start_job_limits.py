@@ -219,3 +219,23 @@ def test_start_moves_a_draft_persona_to_generating(db: Database) -> None:
     persona = new_persona(db, "acme")
     start(db, "acme", persona)
     assert db.fetch_value("SELECT status FROM personas WHERE id = %s", (persona,)) == "generating"
+
+
+def test_rate_limit_check_agrees_with_the_start_path(db: Database) -> None:
+    from genjobs.services import limits as limit_checks
+
+    # Given a merchant at its limit of 2, the first start 20 minutes ago
+    clock = FrozenClock()
+    tight = generation.LimitSettings(default_hourly_limit=2, cooldown=timedelta(hours=24), max_retries=3)
+    start(db, "acme", new_persona(db, "acme"), clock=clock, limits=tight)
+    clock.advance(timedelta(minutes=20))
+    before = limit_checks.check_rate_limit(db, "acme", default_hourly_limit=2, clock=clock)
+    start(db, "acme", new_persona(db, "acme"), clock=clock, limits=tight)
+
+    # When the trusted check is asked, it says what a start would get: refused for 40 more minutes
+    after = limit_checks.check_rate_limit(db, "acme", default_hourly_limit=2, clock=clock)
+    with pytest.raises(RateLimited) as info:
+        start(db, "acme", new_persona(db, "acme"), clock=clock, limits=tight)
+    assert (before.allowed, before.used, before.remaining) == (True, 1, 1)
+    assert (after.allowed, after.used, after.remaining) == (False, 2, 0)
+    assert after.retry_after_seconds == info.value.retry_after_seconds == 40 * 60

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 from uuid import UUID
 
 from psycopg import sql
@@ -15,7 +15,7 @@ from psycopg import sql
 from genjobs.db import Database, Row
 
 # The columns the API shows (genjobs.models.jobs.Job); prompt, metadata and request hashes stay inside.
-JOB_COLUMNS = (
+JOB_COLUMNS: tuple[LiteralString, ...] = (
     "id", "merchant_id", "persona_id", "job_type", "status", "current_step", "progress", "variation_count",
     "states_requested", "states_generated", "variation_urls", "cost_usd", "estimated_cost_usd", "model_id",
     "error_code", "error_message", "retry_count", "max_retries", "attempt", "created_at", "started_at",
@@ -31,12 +31,15 @@ def _columns(alias: str | None = None) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(alias, c) for c in JOB_COLUMNS)
 
 
-_FIND_JOB = sql.SQL("SELECT {columns} FROM generation_jobs WHERE id = %(job_id)s AND merchant_id = %(merchant_id)s")
+# Built once: composing 25 identifiers on every long-poll tick costs more than the read itself.
+_FIND_JOB: LiteralString = (
+    "SELECT " + ", ".join(JOB_COLUMNS) + " FROM generation_jobs WHERE id = %(job_id)s AND merchant_id = %(merchant_id)s"
+)
 
 
 def find_job(db: Database, merchant_id: str, job_id: UUID) -> Row | None:
     """One indexed single-row read (the primary key): what each long-poll tick costs."""
-    return db.fetch_one(_FIND_JOB.format(columns=_columns()), {"job_id": job_id, "merchant_id": merchant_id})
+    return db.fetch_one(_FIND_JOB, {"job_id": job_id, "merchant_id": merchant_id})
 
 
 def list_jobs(

@@ -45,6 +45,29 @@ def read_usage(db: Database, merchant_id: str, default_hourly_limit: int, now: d
     return row
 
 
+def read_window(db: Database, merchant_id: str, default_hourly_limit: int, now: datetime) -> Row:
+    """The sliding hour alone (the rate-limit check): no cost sums, no provisioning."""
+    row = db.fetch_one(
+        """
+        WITH merchant AS (
+            SELECT coalesce((SELECT hourly_generation_limit FROM merchants WHERE id = %(merchant_id)s),
+                            %(default_limit)s) AS hourly_limit
+        ), win AS (
+            SELECT created_at FROM generation_jobs
+             WHERE merchant_id = %(merchant_id)s AND created_at > %(now)s - interval '1 hour'
+        )
+        SELECT (SELECT count(*) FROM win) AS used, merchant.hourly_limit,
+               (SELECT created_at FROM win ORDER BY created_at
+                 OFFSET greatest((SELECT count(*) FROM win) - merchant.hourly_limit, 0)
+                 LIMIT 1) AS frees_next_slot_from
+          FROM merchant
+        """,
+        {"merchant_id": merchant_id, "default_limit": default_hourly_limit, "now": now},
+    )
+    assert row is not None
+    return row
+
+
 def read_cooldown(db: Database, merchant_id: str, persona_id: UUID) -> Row | None:
     return db.fetch_one(
         "SELECT last_variations_completed_at FROM personas "

@@ -152,10 +152,6 @@ class Database:
         if idle_for >= self.settings.idle_check_seconds or _has_unread_input(conn):
             ConnectionPool.check_connection(conn)
 
-    @staticmethod
-    def _mark_returned(conn: PooledConnection) -> None:
-        conn.last_used_at = monotonic()
-
     def _open_pool(self) -> ConnectionPool[PooledConnection]:
         pool: ConnectionPool[PooledConnection] = ConnectionPool(
             conninfo=self.settings.conninfo,
@@ -165,7 +161,6 @@ class Database:
             max_size=self.settings.pool_max_size,
             open=False,
             check=self._check_before_use,
-            reset=self._mark_returned,
             name=self._name,
             timeout=self.settings.connect_timeout_seconds,
             max_lifetime=self.settings.max_lifetime_seconds,
@@ -208,10 +203,15 @@ class Database:
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection for the duration of the block; database failures become domain errors."""
         pool = self.pool
-        conn: psycopg.Connection[Any] | None = None
+        conn: PooledConnection | None = None
         try:
             with pool.connection() as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    # stamped here rather than in a pool `reset` callback, which would hand every returned
+                    # connection to the pool's worker thread
+                    conn.last_used_at = monotonic()
         except PoolTimeout as exc:
             stats = pool.get_stats()
             if stats.get("pool_size", 0) == 0 or stats.get("connections_errors", 0):

@@ -41,7 +41,7 @@ def get_usage(db: Database, merchant_id: str, *, default_hourly_limit: int, cloc
 
 def check_rate_limit(db: Database, merchant_id: str, *, default_hourly_limit: int, clock: Clock) -> RateLimitCheck:
     now = clock()
-    row = usage_data.read_usage(db, merchant_id, default_hourly_limit, now)
+    row = usage_data.read_window(db, merchant_id, default_hourly_limit, now)
     used, limit = int(row["used"]), int(row["hourly_limit"])
     if used < limit:
         return RateLimitCheck(allowed=True, used=used, limit=limit, remaining=limit - used)
