@@ -1,4 +1,4 @@
-"""`python -m bench` (what `make bench` runs): PART=all|roundtrips|overhead|lifecycle|coldstart|scale
+"""`python -m bench` (what `make bench` runs): PART=all|pool|roundtrips|overhead|lifecycle|coldstart|scale
 (comma-separated for several). Results are printed and appended to bench/RESULTS.md."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from bench.common import ROOT, BenchServer, Report, apply_env, machine_line, versions_line
 
-PARTS = ("roundtrips", "overhead", "lifecycle", "coldstart", "scale")
+PARTS = ("pool", "roundtrips", "overhead", "lifecycle", "coldstart", "scale")
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
@@ -28,6 +28,10 @@ def _selected(raw: str) -> list[str]:
 
 
 def _runner(part: str) -> Callable[[Report, BenchServer], object]:
+    if part == "pool":
+        from bench import pool
+
+        return pool.run
     if part == "roundtrips":
         from bench import roundtrips
 
