@@ -8,9 +8,10 @@ the bytecode caches):
   the probe run: psycopg, psycopg_pool, pydantic, aws_lambda_powertools, boto3/botocore when used …).
 
 A - B is what genjobs itself costs a cold start: its own imports, the first request and the connection.
-The child also reports its in-process import and first-request times. Bytecode is cached here (.pyc); the
-built layer ships without bytecode, so a real cold start also compiles what it imports: the probe run times
-compile() of every imported source file to show that cost.
+The child also reports its in-process import and first-request times. Bytecode is cached here (.pyc). /opt
+is read-only in Lambda, so a layer without bytecode (`make build` on a machine without a Python 3.12) makes
+every cold start compile what it imports: the probe run times compile() of every imported source file to
+show that cost, which the 3.12 bytecode that `make build` otherwise puts in the layer saves.
 """
 
 from __future__ import annotations
@@ -204,10 +205,11 @@ def run(report: Report, server: BenchServer) -> None:
         report.say("Process wall time from start to exit (interpreter start-up included in both). The libs-only "
                    "process imports every third-party module the handler process had loaded after its first "
                    "request; Δ is genjobs' own imports plus the first request, its connection included. "
-                   "Measured with bytecode cached; the built layer ships without .pyc and /opt is read-only in "
-                   "Lambda, so each cold start there also compiles what it imports: the 'no .pyc' column is the "
-                   "time compile() takes for the imported sources (the function's and genjobs', then the "
-                   "third-party ones).")
+                   "Measured with bytecode cached. /opt is read-only in Lambda, so with a layer built without "
+                   "bytecode (no Python 3.12 on the build machine) each cold start there also compiles what it "
+                   "imports: the 'no .pyc' column is the time compile() takes for the imported sources (the "
+                   "function's and genjobs', then the third-party ones); `make build` with a Python 3.12 ships "
+                   "the layer's cpython-312 bytecode instead (the function's own app.py is still compiled).")
     finally:
         set_database(previous)
         db.close()

@@ -2,7 +2,9 @@
 # make build: `sam build` of template.yaml into .aws-sam/build (no Docker, no --use-container).
 # Every function and the layer use BuildMethod: makefile; the layer's pip install downloads
 # manylinux aarch64 / cp312 wheels with the python3 that runs make, so no local python3.12
-# is needed. The tools live in their own venv (.tools/, from tools/requirements-tools.txt).
+# is needed; when there is one (LAYER_PYTHON312, python3.12 on PATH, or pyenv's), the layer's
+# bytecode is precompiled with it (layers/shared/Makefile), otherwise the build prints a warning.
+# The tools live in their own venv (.tools/, from tools/requirements-tools.txt).
 # Non-interactive (CI=true, no stdin). Extra arguments are passed to `sam build`.
 set -euo pipefail
 

@@ -3,14 +3,19 @@
 The session builds the stack itself with scripts/build.sh (the script `make build` runs) into a temporary
 directory, so it never races a developer's .aws-sam/ and always sees the current sources. The first run
 installs the deployment tools into .tools/ (about half a minute); a build takes seconds after that.
+
+The layer carries CPython 3.12 bytecode when the build machine has a Python 3.12 (layers/shared/find-python312.sh),
+and sources only, with a warning in the build output, when it has none.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from email.parser import Parser
 from pathlib import Path
 
@@ -29,13 +34,25 @@ EM_AARCH64 = 183
 SOURCE_LAYER = REPO_ROOT / "layers" / "shared"
 PURE_TAGS = {"py3-none-any", "py2.py3-none-any"}
 BINARY_TAG = re.compile(r"^cp312-(cp312|abi3)-(manylinux2014|manylinux_(\d+)_(\d+))_aarch64$")
+FIND_PYTHON312 = SOURCE_LAYER / "find-python312.sh"
+# importlib.util.MAGIC_NUMBER of CPython 3.12 (3531; the same for every 3.12.x). Checked against the build
+# machine's 3.12 when there is one (test_layer_bytecode_matches_its_sources_under_python312).
+PYC_MAGIC_312 = b"\xcb\r\r\n"
+PYC_FLAG_HASH_BASED = 0b01  # pyc header word 2 (PEP 552): bit 0 hash-based, bit 1 check_source
+NO_PYTHON312_WARNING = "WARNING: SharedLayer: no Python 3.12 found"
+
+
+@dataclass(frozen=True)
+class Build:
+    root: Path
+    log: str | None  # sam build's output (make's stdout included); None for GENJOBS_BUILD_DIR
 
 
 @pytest.fixture(scope="session")
-def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     prebuilt = os.environ.get("GENJOBS_BUILD_DIR")
     if prebuilt:
-        return Path(prebuilt)
+        return Build(Path(prebuilt), None)
     root = tmp_path_factory.mktemp("sam-build")
     result = subprocess.run(
         ["bash", "scripts/build.sh", "--build-dir", str(root / "build"), "--cache-dir", str(root / "cache")],
@@ -48,7 +65,22 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     if result.returncode != 0:
         pytest.fail(f"scripts/build.sh failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return root / "build"
+    return Build(root / "build", result.stdout + result.stderr)
+
+
+@pytest.fixture(scope="session")
+def build_dir(build: Build) -> Path:
+    return build.root
+
+
+@pytest.fixture(scope="session")
+def python312() -> str | None:
+    """The build machine's Python 3.12 as the layer build finds it, or None."""
+    found = subprocess.run(["sh", str(FIND_PYTHON312)], capture_output=True, text=True, timeout=60, check=False)
+    assert found.returncode in (0, 1), f"find-python312.sh: {found.stderr.strip()}"
+    if found.returncode == 1:
+        return None
+    return found.stdout.strip()
 
 
 @pytest.fixture(scope="session")
@@ -85,13 +117,82 @@ def test_layer_carries_the_genjobs_package_and_the_migrations(layer_dir: Path) -
     assert sql and bundled == sql, "genjobs/sql in the layer must be exactly the repository's sql/*.sql"
 
 
-def test_no_bytecode_or_host_caches_anywhere(build_dir: Path) -> None:
+def test_functions_ship_no_bytecode_or_host_caches(build_dir: Path) -> None:
     offenders = [
         str(p.relative_to(build_dir))
         for p in build_dir.rglob("*")
-        if p.name == "__pycache__" or p.suffix in (".pyc", ".pyo")
+        if p.relative_to(build_dir).parts[0] != "SharedLayer"
+        and (p.name == "__pycache__" or p.suffix in (".pyc", ".pyo"))
     ]
     assert not offenders, offenders[:20]
+
+
+def _bytecode(layer: Path) -> list[Path]:
+    return sorted(p for p in layer.rglob("*") if p.suffix in (".pyc", ".pyo") or p.name == "__pycache__")
+
+
+def test_layer_bytecode_is_cpython_312_unchecked_hash_for_every_source(
+    build: Build, layer_dir: Path, python312: str | None
+) -> None:
+    """All of it compiled for 3.12 and used without reading source mtimes, or none of it and a warning."""
+    found = _bytecode(layer_dir)
+    if not found:
+        if build.log is not None:
+            assert NO_PYTHON312_WARNING in build.log, "the layer has no bytecode and the build did not warn"
+        else:
+            assert python312 is None, f"{python312} is a Python 3.12, yet the prebuilt layer has no bytecode"
+        return
+    assert build.log is None or NO_PYTHON312_WARNING not in build.log
+    problems: list[str] = []
+    compiled: set[Path] = set()
+    for path in found:
+        rel = path.relative_to(layer_dir)
+        if path.is_dir():
+            continue
+        if path.suffix != ".pyc" or path.parent.name != "__pycache__" or not path.name.endswith(".cpython-312.pyc"):
+            problems.append(f"{rel}: not __pycache__/*.cpython-312.pyc")
+            continue
+        source = path.parent.parent / (path.name.removesuffix(".cpython-312.pyc") + ".py")
+        if not source.is_file():
+            problems.append(f"{rel}: no {source.name} next to its __pycache__")
+        header = path.read_bytes()[:16]
+        if header[:4] != PYC_MAGIC_312:
+            problems.append(f"{rel}: magic {header[:4]!r}, not CPython 3.12's")
+        flags = int.from_bytes(header[4:8], "little")
+        if flags != PYC_FLAG_HASH_BASED:
+            problems.append(f"{rel}: flags {flags:#x}, not hash-based unchecked (0x1)")
+        compiled.add(source)
+    sources = {p for p in layer_dir.rglob("*.py") if p.is_file()}
+    problems += [f"{p.relative_to(layer_dir)}: no bytecode" for p in sorted(sources - compiled)]
+    assert not problems, f"{len(problems)} problems: {problems[:20]}"
+
+
+CHECK_PYCS_UNDER_312 = """
+import importlib.util, json, pathlib, sys
+assert importlib.util.MAGIC_NUMBER == bytes.fromhex(sys.argv[2]), importlib.util.MAGIC_NUMBER
+stale = []
+for pyc in pathlib.Path(sys.argv[1]).rglob("*.cpython-312.pyc"):
+    source = pyc.parent.parent / (pyc.name.removesuffix(".cpython-312.pyc") + ".py")
+    if not source.is_file() or importlib.util.source_hash(source.read_bytes()) != pyc.read_bytes()[8:16]:
+        stale.append(str(pyc))
+print(json.dumps(stale))
+"""
+
+
+def test_layer_bytecode_matches_its_sources_under_python312(layer_dir: Path, python312: str | None) -> None:
+    """Unchecked pycs are used whatever the source says, so each must hold the hash of the source beside it."""
+    if python312 is None or not _bytecode(layer_dir):
+        pytest.skip("no Python 3.12 on this machine or no bytecode in the layer")
+    done = subprocess.run(
+        [python312, "-I", "-c", CHECK_PYCS_UNDER_312, str(layer_dir), PYC_MAGIC_312.hex()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    stale = json.loads(done.stdout)
+    assert not stale, f"{len(stale)} .pyc files do not match their source: {stale[:10]}"
 
 
 def _elf_machine(path: Path) -> int | None:
