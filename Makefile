@@ -11,6 +11,7 @@ MERCHANT ?= acme
 ENV ?= dev
 PART ?= all
 PYTEST_ARGS ?=
+FUZZ_EXAMPLES ?= 2000
 
 .PHONY: help install run token test lint format validate build migrate openapi bench fuzz load deploy clean
 
@@ -39,6 +40,12 @@ migrate: $(STAMP) ## apply sql/ migrations (DATABASE_URL, or the embedded server
 
 test: $(STAMP) ## run the whole test suite on a real PostgreSQL (embedded unless DATABASE_URL is set)
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+fuzz: $(STAMP) ## schemathesis on every operation with FUZZ_EXAMPLES=2000 per operation (long; make test runs 25)
+	@FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/e2e/test_fuzz.py --timeout=3600 $(PYTEST_ARGS)
+
+load: $(STAMP) ## 16 clients for 60 s on the local runner, then the data checks (LOAD_CLIENTS, LOAD_SECONDS)
+	@$(PY) -m tests.load
 
 lint: $(STAMP) ## ruff and mypy
 	@$(VENV)/bin/ruff check .

@@ -29,6 +29,8 @@ and costs. Every route except `GET /health` needs `Authorization: Bearer <JWT>`;
 `merchant_id` claim. Errors look like `{"error": {"code": "...", "message": "...", "details": {}}}`.
 Locally, `make token MERCHANT=acme` prints a token (HS256, `LOCAL_JWT_SECRET`)."""
 
+_GATEWAY_MESSAGE_REF = {"$ref": "#/components/schemas/GatewayMessage"}
+
 
 class OpenAPIConflict(ValueError):
     pass
@@ -55,10 +57,15 @@ def _protect(operation: dict[str, Any]) -> None:
     if existing is None:
         responses["401"] = {
             "description": GATEWAY_401,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}},
+            "content": {"application/json": {"schema": dict(_GATEWAY_MESSAGE_REF)}},
         }
     elif GATEWAY_401 not in existing.get("description", ""):
         existing["description"] = f"{existing.get('description', '').rstrip('.')}. Also {GATEWAY_401}"
+        # The function's own 401 (an error body) or API Gateway's (a message): the schema admits both.
+        for media in (existing.get("content") or {}).values():
+            schema = media.get("schema")
+            if schema is not None and schema != _GATEWAY_MESSAGE_REF:
+                media["schema"] = {"anyOf": [schema, dict(_GATEWAY_MESSAGE_REF)]}
     responses_sorted = dict(sorted(responses.items()))
     responses.clear()
     responses.update(responses_sorted)

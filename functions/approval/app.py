@@ -14,7 +14,7 @@ from genjobs.clock import utc_now
 from genjobs.config import get_config
 from genjobs.db import get_database
 from genjobs.http.app import create_resolver, merchant_id_from
-from genjobs.http.openapi import error_responses
+from genjobs.http.openapi import error_responses, success_response
 from genjobs.invocation import event_kind, handle_direct_invoke
 from genjobs.models.approval import ApprovalAction, ApproveVariationAction, ApproveVariationRequest, VariationList
 from genjobs.models.personas import Persona
@@ -33,7 +33,8 @@ def _cooldown() -> timedelta:
     return timedelta(hours=get_config().regeneration_cooldown_hours)
 
 
-@app.get("/personas/<persona_id>/variations", responses=error_responses(404))
+@app.get("/personas/<persona_id>/variations",
+         responses={**success_response(200, "The variations", VariationList), **error_responses(404)})
 def list_variations(
     persona_id: UUID,
     job_id: Annotated[UUID | None, Query(description="a variations job of the persona; default: its latest")] = None,
@@ -41,7 +42,9 @@ def list_variations(
     return approval.list_variations(get_database(), _merchant(), persona_id, job_id=job_id)
 
 
-@app.post("/personas/<persona_id>/approve-variation", responses=error_responses(404, 409))
+@app.post("/personas/<persona_id>/approve-variation",
+          responses={**success_response(200, "The persona, active with the approved variation", Persona),
+                     **error_responses(400, 404, 409, 415)})
 def approve_variation(persona_id: UUID, request: Annotated[ApproveVariationRequest, Body()]) -> Persona:
     persona, changed = approval.approve_variation(get_database(), _merchant(), persona_id, request.variation_id,
                                                   cooldown=_cooldown(), clock=utc_now)

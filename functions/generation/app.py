@@ -71,13 +71,14 @@ def _start(persona_id: UUID, job_type: str, body: dict[str, Any], idempotency_ke
 
 
 @app.post("/personas", status_code=201, responses={**success_response(201, "Persona created", Persona),
-                                                   **error_responses(400)})
+                                                   **error_responses(400, 415)})
 def create_persona(request: Annotated[CreatePersonaRequest, Body()]) -> Response[Persona]:
     persona = personas.create_persona(get_database(), _merchant(), request)
     return Response(status_code=201, content_type=JSON, body=persona, headers={"Location": f"/personas/{persona.id}"})
 
 
-@app.get("/personas/<persona_id>", responses=error_responses(404))
+@app.get("/personas/<persona_id>", responses={**success_response(200, "The persona", Persona),
+                                             **error_responses(404)})
 def get_persona(persona_id: UUID) -> Persona:
     return personas.get_persona(get_database(), _merchant(), persona_id, cooldown=_cooldown(), clock=utc_now)
 
@@ -86,12 +87,12 @@ def get_persona(persona_id: UUID) -> Persona:
             responses={**success_response(204, "Persona deleted"), **error_responses(404, 409)})
 def delete_persona(persona_id: UUID) -> Response[None]:
     personas.delete_persona(get_database(), _merchant(), persona_id, clock=utc_now)
-    return Response(status_code=204, content_type=JSON, body=None)
+    return Response(status_code=204, content_type=None, body=None)  # no body, so no Content-Type
 
 
 @app.post("/personas/<persona_id>/generations", status_code=202,
           responses={**success_response(202, "Job queued (or replayed for a repeated Idempotency-Key)", Job),
-                     **error_responses(400, 402, 404, 409, 429)})
+                     **error_responses(400, 402, 404, 409, 415, 429)})
 def start_generation(
     persona_id: UUID,
     request: Annotated[StartGenerationRequest | None, Body()] = None,
@@ -104,7 +105,7 @@ def start_generation(
 
 @app.post("/personas/<persona_id>/state-videos", status_code=202,
           responses={**success_response(202, "State-videos job queued", Job),
-                     **error_responses(400, 402, 404, 409, 429)})
+                     **error_responses(400, 402, 404, 409, 415, 429)})
 def start_state_videos(
     persona_id: UUID,
     request: Annotated[StartStateVideosRequest | None, Body()] = None,

@@ -15,7 +15,7 @@ from genjobs.clock import utc_now
 from genjobs.config import get_config
 from genjobs.db import get_database
 from genjobs.http.app import create_resolver, merchant_id_from
-from genjobs.http.openapi import error_responses
+from genjobs.http.openapi import error_responses, success_response
 from genjobs.invocation import event_kind, handle_direct_invoke
 from genjobs.models.usage import CooldownCheck, RateLimitCheck, Usage, UsageRecorded
 from genjobs.services import limits
@@ -27,7 +27,7 @@ app = create_resolver()
 MerchantId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-@app.get("/usage", responses=error_responses())
+@app.get("/usage", responses={**success_response(200, "Usage, limits and costs", Usage), **error_responses()})
 def get_usage() -> Usage:
     merchant_id = merchant_id_from(app, get_config().merchant_claim)
     return limits.get_usage(get_database(), merchant_id, default_hourly_limit=get_config().hourly_generation_limit,

@@ -20,7 +20,7 @@ from genjobs.config import get_config
 from genjobs.db import get_database
 from genjobs.db.migrations import load_migrations
 from genjobs.http.app import create_resolver, merchant_id_from
-from genjobs.http.openapi import error_responses
+from genjobs.http.openapi import error_responses, success_response
 from genjobs.invocation import event_kind, handle_direct_invoke
 from genjobs.models.health import HealthReport
 from genjobs.models.jobs import Job, JobStatus, JobType
@@ -56,12 +56,13 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-@app.get("/health", responses=error_responses(authenticated=False))
+@app.get("/health", responses={**success_response(200, "The database is reachable", HealthReport),
+                                **error_responses(authenticated=False)})
 def get_health() -> HealthReport:
     return check_health(get_database(), _MIGRATIONS)
 
 
-@app.get("/jobs/<job_id>", responses=error_responses(404))
+@app.get("/jobs/<job_id>", responses={**success_response(200, "The job", Job), **error_responses(404)})
 def get_job(
     job_id: UUID,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_SECONDS, description="seconds to wait for a change")] = 0,
@@ -79,7 +80,8 @@ def get_job(
                     headers={"ETag": jobs.etag(job.version), "Cache-Control": "no-store"})
 
 
-@app.get("/jobs", responses=error_responses(400, 404))
+@app.get("/jobs", responses={**success_response(200, "A page of jobs, newest first", JobPage),
+                              **error_responses(400, 404)})
 def list_jobs(
     status: Annotated[JobStatus | None, Query()] = None,
     persona_id: Annotated[UUID | None, Query()] = None,
@@ -91,7 +93,8 @@ def list_jobs(
                           limit=limit, cursor=cursor)
 
 
-@app.get("/jobs/<job_id>/events", responses=error_responses(404))
+@app.get("/jobs/<job_id>/events", responses={**success_response(200, "The job's timeline", JobTimeline),
+                                             **error_responses(404)})
 def get_job_events(
     job_id: UUID,
     after: Annotated[int, Query(ge=0, description="return events with a larger id")] = 0,
@@ -100,7 +103,8 @@ def get_job_events(
     return jobs.job_timeline(get_database(), _merchant(), job_id, after=after, limit=limit)
 
 
-@app.post("/jobs/<job_id>/cancel", responses=error_responses(404, 409))
+@app.post("/jobs/<job_id>/cancel", responses={**success_response(200, "The canceled job", Job),
+                                             **error_responses(404, 409)})
 def cancel_job(job_id: UUID) -> Job:
     return jobs.cancel_job(get_database(), _merchant(), job_id)
 

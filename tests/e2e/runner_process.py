@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
+from psycopg.conninfo import make_conninfo
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 120.0  # a cold CI machine: initdb, migrations, imports
@@ -131,6 +132,13 @@ class RunnerProcess:
             return int((self.local_dir / "pgdata" / "postmaster.pid").read_text().splitlines()[0])
         except (OSError, IndexError, ValueError):
             return None
+
+    def database_url(self, dbname: str = "genjobs") -> str:
+        """A URL for the runner's embedded PostgreSQL (the socket directory and port from its postmaster.pid,
+        lines 5 and 4), to check data behind the HTTP API."""
+        lines = (self.local_dir / "pgdata" / "postmaster.pid").read_text().splitlines()
+        port, socket_dir = lines[3].strip(), lines[4].strip()
+        return make_conninfo("", host=socket_dir or "127.0.0.1", port=port, user="postgres", dbname=dbname)
 
     def children(self) -> list[psutil.Process]:
         with contextlib.suppress(psutil.NoSuchProcess):

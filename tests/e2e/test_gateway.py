@@ -202,3 +202,11 @@ def test_concurrent_requests_of_two_merchants_never_see_each_other(merchant: Mer
         results = list(pool.map(fetch, range(400)))
     wrong = [r for r in results if r[0] != 200 or r[1] != r[2]]
     assert not wrong, wrong[:5]
+
+
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "FOO"])
+def test_methods_the_standard_library_does_not_know_are_404_not_501(runner: RunnerProcess, method: str) -> None:
+    # found by the fuzz: http.server answered 501 for methods without a do_<METHOD>
+    reply = request(runner.base_url, method, "/health")
+    assert reply.status == 404
+    assert reply.json == {"message": "Not Found"}

@@ -65,3 +65,19 @@ def test_the_runner_serves_the_same_document(runner: RunnerProcess) -> None:
     assert reply.status == 200
     document, _ = _generate()
     assert reply.json == document
+
+
+def test_every_operation_documents_its_success_and_the_gateway_401() -> None:
+    # found by the fuzz: routes declaring `responses=` lost their 200 (powertools then adds none), and the
+    # authorizer's own 401 body did not match the documented error body
+    document, _ = _generate()
+    gateway = {"$ref": "#/components/schemas/GatewayMessage"}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert [s for s in responses if s.startswith("2")], (method, path)
+            if "401" in responses:
+                schema = responses["401"]["content"]["application/json"]["schema"]
+                assert schema == gateway or gateway in schema.get("anyOf", []), (method, path, schema)
+    deleted = document["paths"]["/personas/{persona_id}"]["delete"]["responses"]["204"]
+    assert deleted.get("content") == {}  # no body

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -40,6 +42,45 @@ def test_persona_validation_errors_are_422_and_write_nothing(acme: MerchantClien
     status, error, _ = acme.call("generation", "POST", "/personas", raw_body="{not json")
     assert status == 400 and error["error"]["code"] == "BAD_REQUEST"
     assert db.fetch_value("SELECT count(*) FROM personas") == 0
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "multipart/form-data; boundary=x",
+                                          "application/x-www-form-urlencoded"])
+def test_bodies_that_are_not_json_are_415(acme: MerchantClient, db: Database, content_type: str) -> None:
+    # found by the fuzz: text/plain and a multipart header without a boundary were 500s
+    for route, path in (("/personas", "/personas"),
+                        ("/personas/{persona_id}/generations", f"/personas/{uuid.uuid4()}/generations")):
+        status, error, _ = acme.call("generation", "POST", path, route=route, raw_body='{"name": "Pip"}',
+                                     headers={"Content-Type": content_type})
+        assert status == 415, (content_type, path, error)
+        assert error["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert db.fetch_value("SELECT count(*) FROM personas") == 0
+
+
+def test_a_body_that_is_not_utf8_is_400(acme: MerchantClient, db: Database) -> None:
+    # found by the fuzz: API Gateway passes such a body base64-encoded, and decoding it raised (500)
+    event = http_event("POST", "/personas", raw_body="{}", merchant_id="acme")
+    event["body"] = base64.b64encode(b'{"name": "Pip\xff"}').decode()
+    event["isBase64Encoded"] = True
+    response = invoke(generation_app, event)
+    assert response["statusCode"] == 400, response
+    assert json_body(response)["error"]["code"] == "BAD_REQUEST"
+    assert db.fetch_value("SELECT count(*) FROM personas") == 0
+
+
+@pytest.mark.parametrize("text", ["Pip\x00", "\ud800Pip"], ids=["nul", "lone-surrogate"])
+def test_text_postgresql_cannot_store_is_422(acme: MerchantClient, db: Database, lambda_stub: LambdaStub,
+                                            text: str) -> None:
+    # found by the fuzz: a NUL character (and a lone surrogate) reached PostgreSQL and failed there (500)
+    for field in ("name", "description", "product_name", "character_type"):
+        body = json.dumps({"name": "Pip", field: text})
+        status, error, _ = acme.call("generation", "POST", "/personas", raw_body=body)
+        assert status == 422, (field, error)
+        assert error["error"]["code"] == "VALIDATION_ERROR"
+    persona = make_persona(acme)
+    status, error, _ = acme.start_generation(persona, raw_body=json.dumps({"prompt_variables": {"mood": text}}))
+    assert status == 422, error
+    assert db.fetch_value("SELECT count(*) FROM generation_jobs") == 0
 
 
 def test_missing_merchant_claim_is_401(db: Database) -> None:
@@ -140,8 +181,9 @@ def test_invalid_state_lists_are_422(acme: MerchantClient, states: list[str]) ->
 
 def test_delete_persona_then_it_is_404_everywhere(acme: MerchantClient) -> None:
     persona = make_persona(acme)
-    status, _, _ = acme.delete_persona(persona)
+    status, _, headers = acme.delete_persona(persona)
     assert status == 204
+    assert "Content-Type" not in headers  # no body (found by the fuzz: an empty body announced as JSON)
     assert acme.get_persona(persona)[0] == 404
     assert acme.delete_persona(persona)[0] == 404
     assert acme.start_generation(persona)[0] == 404

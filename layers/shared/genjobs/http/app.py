@@ -11,7 +11,11 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from genjobs.errors import GenjobsError, Unauthorized
 from genjobs.http.errors import error_response, plain_error_response
@@ -27,8 +31,28 @@ def _validation_details(errors: Any) -> list[dict[str, Any]]:
     return details
 
 
+class _JsonBodiesOnly(OpenAPIRequestValidationMiddleware):
+    """Request validation for an API that takes JSON bodies only. Powertools would also parse form and
+    multipart bodies (and raise a bare ValueError for a multipart header without a boundary: a 500); any
+    content type but JSON is refused here (415). A body that is not UTF-8 (API Gateway passes it base64-encoded)
+    is not JSON either: 400, where powertools would raise UnicodeDecodeError (a 500)."""
+
+    def _get_body(self, app: Any) -> dict[str, Any]:
+        content_type = (app.current_event.headers.get("content-type") or "").strip()
+        if content_type and not content_type.lower().startswith("application/json"):
+            raise RequestUnsupportedContentType("Unsupported content type", errors=[
+                {"type": "unsupported_content_type", "loc": ("body",), "msg": "the body must be JSON"}])
+        try:
+            body: dict[str, Any] = super()._get_body(app)
+        except UnicodeDecodeError as exc:
+            raise RequestValidationError([{"type": "json_invalid", "loc": ("body", exc.start),
+                                           "msg": "the body is not UTF-8", "input": {}, "ctx": {}}]) from exc
+        return body
+
+
 def create_resolver() -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
+    app._request_validation_middleware = _JsonBodiesOnly()  # type: ignore[no-untyped-call]
 
     @app.exception_handler(GenjobsError)
     def _domain_error(error: GenjobsError) -> Response[str]:
@@ -44,6 +68,12 @@ def create_resolver() -> APIGatewayHttpResolver:
         return plain_error_response(
             422, "VALIDATION_ERROR", "The request is not valid.", {"errors": _validation_details(errors)}
         )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_media_type(error: RequestUnsupportedContentType) -> Response[str]:
+        content_type = (app.current_event.headers.get("content-type") or "").strip()
+        return plain_error_response(415, "UNSUPPORTED_MEDIA_TYPE", "The request body must be JSON "
+                                    "(Content-Type: application/json).", {"content_type": content_type[:200]})
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:

@@ -13,6 +13,7 @@ _DESCRIPTIONS = {
     402: "The monthly budget would be exceeded",
     404: "Not found (also for another merchant's resources)",
     409: "Conflict with the current state",
+    415: "The request body is not JSON (Content-Type other than application/json)",
     422: "Validation error",
     429: "Rate limited or regeneration cooldown active (see Retry-After)",
     503: "Database unavailable (see Retry-After)",
@@ -40,7 +41,8 @@ def error_responses(*statuses: int, authenticated: bool = True) -> dict[int, Ope
 
 
 def success_response(status: int, description: str, model: Any = None) -> dict[int, OpenAPIResponse]:
-    response: OpenAPIResponse = {"description": description}
-    if model is not None:
-        response["content"] = {"application/json": {"model": model}}
+    """A success response; without a model it has no body (an empty `content`: powertools would otherwise
+    document a JSON `null`)."""
+    response: OpenAPIResponse = {"description": description,
+                                 "content": {"application/json": {"model": model}} if model is not None else {}}
     return {status: response}

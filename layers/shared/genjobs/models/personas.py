@@ -15,6 +15,18 @@ STATE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_STATES = 10
 
 
+def storable_text(value: str) -> str:
+    """PostgreSQL text and jsonb cannot hold NUL characters, and JSON may carry lone surrogates that are not
+    Unicode text at all: both are refused as invalid input (422), not left to fail in the database (500)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from exc
+    return value
+
+
 class CreatePersonaRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -22,6 +34,11 @@ class CreatePersonaRequest(BaseModel):
     description: str | None = Field(default=None, max_length=4000)
     product_name: str | None = Field(default=None, max_length=200)
     character_type: str | None = Field(default=None, max_length=100)
+
+    @field_validator("name", "description", "product_name", "character_type")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        return None if value is None else storable_text(value)
 
 
 class StartGenerationRequest(BaseModel):
@@ -38,6 +55,7 @@ class StartGenerationRequest(BaseModel):
                 raise ValueError(f"variable name {key!r} must be a lowercase identifier")
             if len(text) > 500:
                 raise ValueError(f"variable {key!r} is longer than 500 characters")
+            storable_text(text)
         return value
 
 
