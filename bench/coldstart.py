@@ -26,11 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from genjobs.db import set_database
-
 from bench.common import BENCH_ENV, ROOT, BenchServer, Report, median, quiet_stdout
 from bench.harness import call, handler_modules, is_missing, layer_database
 from bench.scenarios import SetupFailed, World
+from tests.support.database import set_database
 
 RUNS = 10
 MARK = "BENCH_RESULT "

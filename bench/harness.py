@@ -21,9 +21,10 @@ from typing import Any
 import psycopg
 from genjobs.db import Database, DatabaseSettings
 from genjobs.db.instrumentation import InstrumentedCursor
-from genjobs.media.local import render_png
-from genjobs.media.provider import GeneratedImage, ImageRequest, StoredObject, VideoRequest, VideoStatus
+from genjobs.ports import GeneratedImage, ImageRequest, StoredObject, VideoRequest, VideoStatus
 from psycopg import sql
+
+from local_runner.media import render_png
 
 # -- statements with their parameters ---------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 Variants, on the same database in the same run, in interleaved rounds (every variant runs ROUNDS times
 for ROUND_SECONDS, in a rotating order, so drift of this noisy machine spreads over all of them):
 
-* genjobs — the services: `generation.start_job` (all limit checks and the insert, one statement), then
+* genjobs — the services: `jobs.start_job` (all limit checks and the insert, one statement), then
   `worker.run_job` with an instant image model and an in-memory store: claim, 3 progress updates (one per
   generated variation: media output + variation + progress + lease), complete (persona + ledger): 6
   statements per job, each in its own autocommit transaction, with the database's triggers (timeline,
@@ -73,25 +73,25 @@ def _personas(url: str, prefix: str) -> list[tuple[str, UUID]]:
 class GenjobsRunner:
     def __init__(self, url: str, index: int) -> None:
         from genjobs.db import Database, DatabaseSettings
-        from genjobs.services import generation, worker
+        from genjobs.services import jobs, worker
 
         from bench.harness import FastProvider, MemoryStore, NoopInvoker
 
-        self.generation, self.worker = generation, worker
+        self.jobs, self.worker = jobs, worker
         self.db = Database(DatabaseSettings(url=url, pool_min_size=1, pool_max_size=1))
         self.invoker, self.provider, self.store = NoopInvoker(), FastProvider(), MemoryStore()
-        self.limits = generation.LimitSettings(default_hourly_limit=100_000_000, cooldown=timedelta(0),
+        self.limits = jobs.LimitSettings(default_hourly_limit=100_000_000, cooldown=timedelta(0),
                                                max_retries=3)
         self.settings = worker.WorkerSettings()
         self.personas = _personas(url, f"lc-g{index}-{uuid.uuid4().hex[:6]}-")
         self.turn = 0
 
     def one(self) -> bool:
-        from genjobs.clock import utc_now
+        from genjobs.ports import utc_now
 
         merchant, persona = self.personas[self.turn % len(self.personas)]
         self.turn += 1
-        started = self.generation.start_job(
+        started = self.jobs.start_job(
             self.db, self.invoker, merchant_id=merchant, persona_id=persona, job_type="character_variations",
             body={"variation_count": 3}, variation_count=3, states=None, prompt_variables={}, idempotency_key=None,
             limits=self.limits, clock=utc_now, worker_function="genjobs-generation")
@@ -301,8 +301,8 @@ def worker_main(variant: str, index: int, url: str, plan: Plan | None, pipe: Con
 
 def _capture_plan(url: str) -> Plan:
     """Run one genjobs lifecycle through a capturing database and keep its statements."""
-    from genjobs.clock import utc_now
-    from genjobs.services import generation, worker
+    from genjobs.ports import utc_now
+    from genjobs.services import jobs, worker
 
     from bench.harness import FastProvider, MemoryStore, NoopInvoker, capture, layer_database
 
@@ -313,9 +313,9 @@ def _capture_plan(url: str) -> Plan:
         persona = UUID(str(db.fetch_value(
             "INSERT INTO personas (merchant_id, name) VALUES (%s, 'Calibration') RETURNING id", (merchant,))))
         captured_at = datetime.now(UTC)
-        limits = generation.LimitSettings(default_hourly_limit=100_000_000, cooldown=timedelta(0), max_retries=3)
+        limits = jobs.LimitSettings(default_hourly_limit=100_000_000, cooldown=timedelta(0), max_retries=3)
         with capture() as found:
-            started = generation.start_job(
+            started = jobs.start_job(
                 db, NoopInvoker(), merchant_id=merchant, persona_id=persona, job_type="character_variations",
                 body={"variation_count": 3}, variation_count=3, states=None, prompt_variables={},
                 idempotency_key=None, limits=limits, clock=utc_now, worker_function="genjobs-generation")

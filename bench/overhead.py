@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from genjobs.clock import utc_now
-from genjobs.db import Database, set_database
+from genjobs.db import Database
+from genjobs.ports import utc_now
 
 from bench.common import (
     BenchServer,
@@ -40,6 +40,7 @@ from bench.common import (
 )
 from bench.harness import Captured, call, capture, handler_modules, is_missing, layer_database, succeeded
 from bench.scenarios import World
+from tests.support.database import set_database
 
 TARGET = 1.5
 WARMUP = 100
@@ -98,7 +99,7 @@ def _run_raw(conn: Any, statements: list[Captured]) -> None:
 
 
 def _cases(world: World, db: Database, capturing: Database, modules: dict[str, Any], iterations: int) -> list[Case]:
-    from genjobs.services import generation, limits
+    from genjobs.services import jobs, limits
 
     cases: list[Case] = []
     merchant = world.merchant
@@ -164,7 +165,7 @@ def _cases(world: World, db: Database, capturing: Database, modules: dict[str, A
         (hp, hm), (sp, sm), (rp, rm) = personas[3 * i], personas[3 * i + 1], personas[3 * i + 2]
 
         def start() -> Any:
-            return generation.start_job(
+            return jobs.start_job(
                 db, world.invoker, merchant_id=sm, persona_id=sp, job_type="character_variations", body=body,
                 variation_count=3, states=None, prompt_variables={}, idempotency_key=None, limits=world.limits,
                 clock=utc_now, worker_function="genjobs-generation")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from genjobs.db import record_statements, set_database
+from genjobs.db import record_statements
 
 from bench.common import BenchServer, Report, quiet_stdout
 from bench.harness import (
@@ -22,6 +22,7 @@ from bench.harness import (
     succeeded,
 )
 from bench.scenarios import OPERATIONS, Operation, SetupFailed, World
+from tests.support.database import set_database
 
 
 def _first_words(statement: str) -> str:

@@ -32,12 +32,12 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from genjobs.db import set_database
 from psycopg import sql
 
 from bench.common import BenchServer, Report, connect_raw, fmt_ms, median, percentile, quiet_stdout, ratio
 from bench.harness import Captured, call, capture, handler_modules, is_missing, layer_database, succeeded
 from bench.scenarios import SetupFailed, World
+from tests.support.database import set_database
 
 MERCHANTS = 1000
 SIZES = (10_000, 1_000_000)

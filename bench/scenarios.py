@@ -17,12 +17,12 @@ from types import ModuleType
 from typing import Any
 from uuid import UUID
 
-from genjobs import runtime
-from genjobs.clock import utc_now
+from genjobs import dependencies
 from genjobs.data import jobs as job_data
 from genjobs.data import personas as persona_data
 from genjobs.db import Database
-from genjobs.services import generation, worker
+from genjobs.ports import utc_now
+from genjobs.services import jobs, worker
 
 from bench.harness import FastProvider, MemoryStore, NoopInvoker, call, is_missing, succeeded
 from tests.support.events import http_event
@@ -46,8 +46,8 @@ class World:
         self.invoker = NoopInvoker()
         self.provider = FastProvider()
         self.store = MemoryStore()
-        runtime.configure(invoker=self.invoker, provider=self.provider, store=self.store)
-        self.limits = generation.LimitSettings(default_hourly_limit=100_000_000, cooldown=timedelta(0),
+        dependencies.override(invoker=self.invoker, provider=self.provider, store=self.store)
+        self.limits = jobs.LimitSettings(default_hourly_limit=100_000_000, cooldown=timedelta(0),
                                                max_retries=3)
         self.worker_settings = worker.WorkerSettings()
         self._seq = itertools.count(1)
@@ -76,7 +76,7 @@ class World:
     def start(self, persona: UUID, *, job_type: str = "character_variations", merchant: str | None = None,
               states: list[str] | None = None) -> UUID:
         body: dict[str, Any] = {"variation_count": 3} if job_type == "character_variations" else {"states": states}
-        started = generation.start_job(
+        started = jobs.start_job(
             self.db, self.invoker, merchant_id=merchant or self.merchant, persona_id=persona, job_type=job_type,
             body=body, variation_count=3 if job_type == "character_variations" else None,
             states=states if job_type == "state_videos" else None, prompt_variables={}, idempotency_key=None,
@@ -91,7 +91,7 @@ class World:
         claim = job_data.claim_job(self.db, job_id, utc_now(), timedelta(minutes=5))
         if claim is None:
             raise SetupFailed("a fresh job could not be claimed")
-        return job_id, int(claim["attempt"])
+        return job_id, int(claim.attempt)
 
     def run(self, job_id: UUID) -> worker.RunOutcome:
         return worker.run_job(self.db, self.provider, self.store, job_id, settings=self.worker_settings,

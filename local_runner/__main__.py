@@ -23,7 +23,9 @@ STOP_GRACE_SECONDS = 4.0
 
 
 def _setup_logging() -> None:
-    level = os.environ.get("LOCAL_RUNNER_LOG_LEVEL", "INFO").upper()
+    from local_runner.settings import local_settings
+
+    level = local_settings().log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("pgserver").setLevel(logging.WARNING)
 
@@ -47,18 +49,21 @@ def _migrate() -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from local_runner.auth import InsecureSecret, issue_token, merchant_claim_from_env, secret_from_env
+    from pydantic import ValidationError
+
+    from local_runner.auth import issue_token
+    from local_runner.settings import local_settings
 
     try:
-        secret = secret_from_env()
-    except InsecureSecret as exc:
+        settings = local_settings()
+    except ValidationError as exc:
         print(exc, file=sys.stderr)
         return 2
     merchant = args.merchant.strip()
     if not merchant or len(merchant) > 200:
         print("MERCHANT must be 1-200 characters", file=sys.stderr)
         return 2
-    print(issue_token(merchant, secret=secret, merchant_claim=merchant_claim_from_env(), hours=args.hours))
+    print(issue_token(merchant, secret=settings.jwt_secret, merchant_claim=settings.merchant_claim, hours=args.hours))
     return 0
 
 
@@ -87,8 +92,10 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def _serve() -> int:
-    from local_runner.auth import InsecureSecret
-    from local_runner.runner import Runner, Settings
+    from pydantic import ValidationError
+
+    from local_runner.runner import Runner
+    from local_runner.settings import local_settings
 
     stop = threading.Event()
 
@@ -98,12 +105,14 @@ def _serve() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     started = time.perf_counter()
-    runner = Runner(Settings.from_env())
     try:
-        runner.start()
-    except InsecureSecret as exc:
+        settings = local_settings()
+    except ValidationError as exc:
         print(exc, file=sys.stderr)
         return 2
+    runner = Runner(settings)
+    try:
+        runner.start()
     except SystemExit:
         raise
     except BaseException:

@@ -9,7 +9,6 @@ the function: API Gateway answers 401 `{"message":"Unauthorized"}` itself. The s
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,30 +16,9 @@ from typing import Any
 
 import jwt
 
-DEFAULT_SECRET = "genjobs-local-development-only-secret"  # noqa: S105 - local development only, documented
 ISSUER = "genjobs-local"
-MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output
 DEFAULT_TOKEN_HOURS = 12.0
 UNAUTHORIZED_BODY = b'{"message":"Unauthorized"}'
-
-
-class InsecureSecret(ValueError):
-    pass
-
-
-def secret_from_env(env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    secret = env.get("LOCAL_JWT_SECRET") or DEFAULT_SECRET
-    if len(secret.encode()) < MIN_SECRET_BYTES:
-        raise InsecureSecret(
-            f"LOCAL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (RFC 7518 for HS256); "
-            f"it has {len(secret.encode())}")
-    return secret
-
-
-def merchant_claim_from_env(env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    return env.get("JWT_MERCHANT_CLAIM") or "merchant_id"
 
 
 def issue_token(merchant_id: str, *, secret: str, merchant_claim: str = "merchant_id",

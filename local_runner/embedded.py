@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -30,8 +29,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from local_runner.settings import local_settings
+
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA_DIR = ROOT / ".local"
 DATABASE_NAME = "genjobs"
 READY_TIMEOUT_SECONDS = 15.0
 
@@ -40,7 +40,7 @@ logger = logging.getLogger("local_runner.embedded")
 
 def local_dir() -> Path:
     """Where the runner keeps its data: `GENJOBS_LOCAL_DIR`, default `.local/` in the repository."""
-    return Path(os.environ.get("GENJOBS_LOCAL_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
+    return local_settings().local_dir
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ class EmbeddedPostgres:
 
 def database_url_or_embedded() -> tuple[str, EmbeddedPostgres | None]:
     """DATABASE_URL when set; otherwise the embedded server (started here)."""
-    url = os.environ.get("DATABASE_URL")
+    url = local_settings().database_url
     if url:
         return url, None
     embedded = EmbeddedPostgres()

@@ -6,7 +6,7 @@
   (a cold start: the module is imported again) when every existing one is busy, up to `max_containers`.
 * Payloads and results go through JSON, as they do between Lambda and its callers, so a handler that
   returns something JSON cannot carry fails here as it would in AWS.
-* `InProcessInvoker` implements `genjobs.invoke.FunctionInvoker`: `invoke_async` (InvocationType=Event)
+* `InProcessInvoker` implements `genjobs.ports.FunctionInvoker`: `invoke_async` (InvocationType=Event)
   queues the invocation on a bounded thread pool and returns at once; a handler that raises is retried
   like Lambda retries asynchronous invocations (`MaximumRetryAttempts` from template.yaml, 2 by default),
   after short delays; `invoke_sync` (RequestResponse) runs inline and raises `InvokeFailed` when the handler
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from genjobs.invoke import InvokeFailed
+from genjobs.ports import InvokeFailed
 
 from local_runner.isolation import forget_request_state
 from local_runner.template import FunctionSpec
@@ -174,7 +174,7 @@ class LocalLambdas:
 
 
 class InProcessInvoker:
-    """`genjobs.invoke.FunctionInvoker` for the runner."""
+    """`genjobs.ports.FunctionInvoker` for the runner."""
 
     def __init__(self, lambdas: LocalLambdas, *, workers: int = 4, retry_delays: tuple[float, ...] = (1.0, 2.0)
                  ) -> None:

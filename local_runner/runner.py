@@ -3,7 +3,7 @@
 Start-up, in order: the port is checked; the embedded PostgreSQL starts (or `DATABASE_URL` is used);
 the environment the handlers read is set; migrations are applied; powertools' request state is made per
 thread; the in-process invoker, the local media provider and store are installed with
-`genjobs.runtime.configure`; one container of every function is imported; the HTTP server starts; the
+`genjobs.dependencies.override`; one container of every function is imported; the HTTP server starts; the
 scheduled functions get their timers. `stop()` undoes it all within a few seconds.
 """
 
@@ -17,14 +17,15 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genjobs.media.local import LocalMediaStore
-
-from local_runner.auth import JwtAuthorizer, issue_token, merchant_claim_from_env, secret_from_env
-from local_runner.embedded import EmbeddedPostgres, local_dir
+from local_runner.auth import JwtAuthorizer, issue_token
+from local_runner.embedded import EmbeddedPostgres
+from local_runner.media import LocalMediaProvider, LocalMediaStore
+from local_runner.s3_events import s3_object_created_event
+from local_runner.settings import LocalSettings
 from local_runner.template import FunctionSpec, RouteTable, load_template, read_functions
 
 logger = logging.getLogger("local_runner")
@@ -32,70 +33,12 @@ logger = logging.getLogger("local_runner")
 HOST = "127.0.0.1"
 
 
-def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise SystemExit(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _float_env(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
-    if value < minimum:
-        raise SystemExit(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-@dataclass(frozen=True)
-class Settings:
-    port: int = 3000
-    host: str = HOST
-    local_dir: Path = field(default_factory=local_dir)
-    media_delay_ms: int = 500
-    maintenance_interval_seconds: float | None = None  # None: from the template's schedule
-    async_workers: int = 4
-    max_containers: int = 10
-    token_merchant: str = "acme"  # noqa: S105 - a merchant id, not a secret
-    token_hours: float = 12.0
-    statement_log: Path | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        interval = (env.get("MAINTENANCE_INTERVAL_SECONDS") or "").strip()
-        return cls(
-            port=_int_env(env, "PORT", 3000, minimum=0),
-            local_dir=local_dir(),
-            media_delay_ms=_int_env(env, "LOCAL_MEDIA_DELAY_MS", 500),
-            maintenance_interval_seconds=_float_env(env, "MAINTENANCE_INTERVAL_SECONDS", 60.0, 0.1)
-            if interval else None,
-            async_workers=_int_env(env, "LOCAL_ASYNC_WORKERS", 4, minimum=1),
-            max_containers=_int_env(env, "LOCAL_MAX_CONTAINERS", 10, minimum=1),
-            token_merchant=env.get("LOCAL_TOKEN_MERCHANT") or "acme",
-            token_hours=_float_env(env, "LOCAL_TOKEN_HOURS", 12.0, 0.01),
-            statement_log=Path(env["LOCAL_STATEMENT_LOG"]) if env.get("LOCAL_STATEMENT_LOG") else None,
-        )
-
-
-def function_names(specs: list[FunctionSpec], env: Mapping[str, str]) -> dict[str, str]:
-    """Invoked name → code directory: `genjobs-<dir>` for each function, plus the names the code is
-    configured to invoke (GENERATION_FUNCTION_NAME, PROGRESS_FUNCTION_NAME)."""
+def function_names(specs: list[FunctionSpec], *, worker_function: str) -> dict[str, str]:
+    """Invoked name → code directory: `genjobs-<dir>` for each function, plus the name the code is
+    configured to invoke the worker by (genjobs.settings: WORKER_FUNCTION_NAME)."""
     names = {f"genjobs-{s.name}": s.name for s in specs}
-    for variable, directory in (("GENERATION_FUNCTION_NAME", "generation"), ("PROGRESS_FUNCTION_NAME", "progress")):
-        if env.get(variable):
-            names[env[variable]] = directory
+    worker_dir = "worker" if any(s.name == "worker" for s in specs) else "generation"
+    names.setdefault(worker_function, worker_dir)
     return names
 
 
@@ -193,7 +136,7 @@ class StatementLog:
 
 
 class Runner:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: LocalSettings) -> None:
         self.settings = settings
         self.embedded: EmbeddedPostgres | None = None
         self.database_url = ""
@@ -217,11 +160,11 @@ class Runner:
         if settings.port and not port_is_free(settings.host, settings.port):
             raise SystemExit(f"port {settings.port} on {settings.host} is in use (another `make run`?); "
                              "stop it or choose another with PORT=...")
-        secret = secret_from_env()
+        secret = settings.jwt_secret
         template = load_template()
         specs = read_functions(template)
 
-        url = os.environ.get("DATABASE_URL")
+        url = settings.database_url
         if not url:
             self.embedded = EmbeddedPostgres(settings.local_dir)
             url = self.embedded.start()
@@ -243,12 +186,10 @@ class Runner:
         self.base_url = f"http://{settings.host}:{self.port}"
         self._configure_environment(url)
 
-        from genjobs import runtime
-        from genjobs.config import get_config
-        from genjobs.db import get_database
+        from genjobs import dependencies
         from genjobs.db.instrumentation import instrumentation
         from genjobs.db.migrations import migrate
-        from genjobs.media.local import LocalMediaProvider
+        from genjobs.settings import reload_settings
 
         from local_runner.isolation import make_router_state_thread_local
         from local_runner.lambdas import InProcessInvoker, LocalLambdas
@@ -258,20 +199,21 @@ class Runner:
             self._statement_log = StatementLog(settings.statement_log)
             instrumentation.add(self._statement_log)
 
-        get_config.cache_clear()
-        config = get_config()
-        applied = migrate(get_database())
+        dependencies.reset()
+        config = reload_settings()
+        applied = migrate(dependencies.get().db)
         logger.info("database ready: %d migration(s) applied", len(applied))
 
         make_router_state_thread_local()
-        lambdas = LocalLambdas(specs, function_names(specs, os.environ), max_containers=settings.max_containers)
+        names = function_names(specs, worker_function=config.worker_function_name)
+        lambdas = LocalLambdas(specs, names, max_containers=settings.max_containers)
         self._invoker = invoker = InProcessInvoker(lambdas, workers=settings.async_workers)
         subscriptions = s3_subscriptions(template, specs)
         store = _NotifyingMediaStore(settings.local_dir / "media", bucket=config.media_bucket,
                                      base_url=f"{self.base_url}/media", invoker=invoker,
                                      subscriptions=subscriptions, lambdas=lambdas)
         provider = LocalMediaProvider(store, on_object_created=None, delay_ms=settings.media_delay_ms)
-        runtime.configure(invoker=invoker, provider=provider, store=store)
+        dependencies.override(invoker=invoker, provider=provider, store=store)
 
         broken: list[str] = []
         for spec in specs:
@@ -301,24 +243,26 @@ class Runner:
         self._server_thread.start()
 
         self._start_timers(template, specs, lambdas, broken)
-        self.token = issue_token(settings.token_merchant, secret=secret, merchant_claim=merchant_claim_from_env(),
+        self.token = issue_token(settings.token_merchant, secret=secret, merchant_claim=settings.merchant_claim,
                                  hours=settings.token_hours)
 
     def _configure_environment(self, url: str) -> None:
-        env = os.environ
-        env["DATABASE_URL"] = url
-        env["DB_AUTH"] = "url"
-        env.setdefault("DB_POOL_MAX_SIZE", "8")  # threads share the one process-wide pool
-        env.setdefault("DB_POOL_MIN_SIZE", "1")
-        env["MEDIA_PROVIDER"] = "local"
-        env["MEDIA_BASE_URL"] = f"{self.base_url}/media"
-        env.setdefault("MEDIA_BUCKET", "genjobs-media-local")
-        env.setdefault("AWS_REGION", "us-east-1")
-        env.setdefault("AWS_DEFAULT_REGION", env["AWS_REGION"])
-        env.setdefault("AWS_EC2_METADATA_DISABLED", "true")  # an accidental AWS call fails fast, not after IMDS
-        env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-        env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines on every invocation are noise here
-        env.setdefault("POWERTOOLS_METRICS_NAMESPACE", "genjobs-local")
+        """The environment the functions read (genjobs.settings), as the template gives it to them in AWS;
+        the `defaults` yield to a value the developer set."""
+        os.environ.update({"DATABASE_URL": url, "DB_AUTH": "url", "MEDIA_BASE_URL": f"{self.base_url}/media"})
+        defaults = {
+            "DB_POOL_MAX_SIZE": "8",  # threads share the one process-wide pool
+            "DB_POOL_MIN_SIZE": "1",
+            "MEDIA_BUCKET": "genjobs-media-local",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",  # an accidental AWS call fails fast, not after IMDS
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines on every invocation are noise here
+            "POWERTOOLS_METRICS_NAMESPACE": "genjobs-local",
+        }
+        for name, value in defaults.items():
+            os.environ.setdefault(name, value)
 
     def _start_timers(self, template: dict[str, Any], specs: list[FunctionSpec], lambdas: Any,
                       broken: list[str]) -> None:
@@ -361,11 +305,11 @@ class Runner:
         if self._invoker is not None and not self._invoker.shutdown(timeout=2.0):
             logger.warning("stopping with %d asynchronous invocation(s) still running", self._invoker.pending())
         try:
-            from genjobs.db import set_database
+            from genjobs import dependencies
 
-            db = set_database(None)
-            if db is not None:
-                db.close()
+            built = dependencies.reset()
+            if built is not None:
+                built.db.close()
         except Exception:
             logger.exception("closing the database pool failed")
         if self._statement_log is not None:
@@ -418,7 +362,6 @@ class _NotifyingMediaStore(LocalMediaStore):
 
     def put(self, key: str, data: bytes, content_type: str) -> Any:
         stored = super().put(key, data, content_type)
-        from genjobs.media.events import s3_object_created_event
 
         for sub in self._subscriptions:
             if sub.wants(key, "ObjectCreated:Put"):

@@ -4,9 +4,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from genjobs.db import Database, DatabaseSettings, set_database
+from genjobs.db import Database, DatabaseSettings
 from genjobs.db.migrations import migrate
 
+from tests.support.database import set_database
 from tests.support.postgres import PostgresCluster, cluster_from_env
 
 pytest_plugins = ["tests.support.pinning"]

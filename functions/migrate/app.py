@@ -1,41 +1,31 @@
 """Migrate function: applies sql/ migrations as a CloudFormation custom resource and on direct invoke.
 
 Direct invoke: {"action": "migrate"} applies pending migrations; {"action": "pending"} lists them.
+As a custom resource it always answers CloudFormation (the entry sends FAILED with the reason whatever is
+raised), so a failed migration fails the deploy at once instead of leaving the stack waiting.
 """
 
 from __future__ import annotations
 
+import logging
 from time import monotonic, sleep
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from genjobs.config import get_config
-from genjobs.custom_resource import build_response, send_response
-from genjobs.db import get_database
+from genjobs import dependencies
+from genjobs.cloudformation import CustomResourceResult
 from genjobs.db.migrations import Migration, migrate, pending_migrations
-from genjobs.errors import DatabaseUnavailable, GenjobsError
-from genjobs.invocation import event_kind, handle_direct_invoke
-from pydantic import BaseModel, Field, TypeAdapter
+from genjobs.entry import Function
+from genjobs.errors import DatabaseUnavailable
+from genjobs.models.actions import MIGRATE_ACTIONS, Migrate, MigrateAction
 
-logger = Logger(service="genjobs-migrate")
-
-
-class MigrateAction(BaseModel):
-    action: Literal["migrate"]
+logger = logging.getLogger("genjobs.migrate")
+PHYSICAL_ID = "genjobs-schema-migrations"
 
 
-class PendingAction(BaseModel):
-    action: Literal["pending"]
-
-
-MigrateRequest = Annotated[MigrateAction | PendingAction, Field(discriminator="action")]
-_ADAPTER: TypeAdapter[MigrateAction | PendingAction] = TypeAdapter(MigrateRequest)
-
-
-def _dispatch(action: MigrateAction | PendingAction) -> dict[str, Any]:
-    db = get_database()
-    if isinstance(action, MigrateAction):
+def dispatch(action: MigrateAction) -> dict[str, Any]:
+    db = dependencies.get().db
+    if isinstance(action, Migrate):
         return {"applied": [m.filename for m in migrate(db)]}
     return {"pending": [m.filename for m in pending_migrations(db)]}
 
@@ -43,11 +33,12 @@ def _dispatch(action: MigrateAction | PendingAction) -> dict[str, Any]:
 def _migrate_when_reachable(context: LambdaContext) -> list[Migration]:
     """On a first deploy the proxy's target may take minutes to become available: keep trying while the
     retry window and the function's own time allow, then give up with the last error."""
-    deadline = monotonic() + get_config().migrate_connect_retry_seconds
+    deps = dependencies.get()
+    deadline = monotonic() + deps.settings.migrate_connect_retry_seconds
     delay = 2.0
     while True:
         try:
-            return migrate(get_database())
+            return migrate(deps.db)
         except DatabaseUnavailable:
             remaining = min(deadline - monotonic(), context.get_remaining_time_in_millis() / 1000 - 10)
             if remaining <= delay:
@@ -57,27 +48,13 @@ def _migrate_when_reachable(context: LambdaContext) -> list[Migration]:
             delay = min(delay * 2, 30.0)
 
 
-def _custom_resource(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    physical_id = event.get("PhysicalResourceId") or "genjobs-schema-migrations"
+def custom_resource(event: dict[str, Any], context: LambdaContext) -> CustomResourceResult:
     if event["RequestType"] == "Delete":
         # The schema outlives the stack's custom resource; deleting it must never drop data.
-        response = build_response(event, success=True, reason="nothing to do on delete", data={},
-                                  physical_resource_id=physical_id)
-    else:
-        try:
-            applied = [m.filename for m in _migrate_when_reachable(context)]
-            response = build_response(event, success=True, reason=f"applied {len(applied)} migrations",
-                                      data={"Applied": ",".join(applied)}, physical_resource_id=physical_id)
-        except GenjobsError as exc:
-            logger.exception("migrations failed")
-            response = build_response(event, success=False, reason=exc.message, data={},
-                                      physical_resource_id=physical_id)
-    send_response(event, response)
-    return response
+        return CustomResourceResult(reason="nothing to do on delete")
+    applied = [m.filename for m in _migrate_when_reachable(context)]
+    return CustomResourceResult(reason=f"applied {len(applied)} migrations", data={"Applied": ",".join(applied)})
 
 
-@logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if event_kind(event) == "custom_resource":
-        return _custom_resource(event, context)
-    return handle_direct_invoke(event, _ADAPTER, _dispatch)
+lambda_handler = Function("migrate", actions=MIGRATE_ACTIONS, dispatch=dispatch, custom_resource=custom_resource,
+                          custom_resource_id=PHYSICAL_ID)

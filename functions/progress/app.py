@@ -3,43 +3,40 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated, Any
 from urllib.parse import unquote_plus
 from uuid import UUID
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import S3Event
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from genjobs import runtime
-from genjobs.clock import utc_now
-from genjobs.config import get_config
-from genjobs.db import get_database
+from genjobs import dependencies
 from genjobs.db.migrations import load_migrations
-from genjobs.http.app import create_resolver, merchant_id_from
+from genjobs.entry import Function
 from genjobs.http.openapi import error_responses, success_response
-from genjobs.invocation import event_kind, handle_direct_invoke
+from genjobs.http.resolver import create_resolver, etag, merchant_id_from, version_in_etag
+from genjobs.models.actions import PROGRESS_ACTIONS, ProgressCommand
 from genjobs.models.health import HealthReport
-from genjobs.models.jobs import Job, JobStatus, JobType
-from genjobs.models.progress import (
+from genjobs.models.jobs import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
+    MAX_TIMELINE_PAGE,
     MAX_WAIT_SECONDS,
+    Job,
     JobPage,
     JobProgress,
+    JobStatus,
     JobTimeline,
-    ProgressAction,
-    ProgressCommand,
+    JobType,
 )
 from genjobs.models.videos import VideoRecorded
-from genjobs.services import jobs, progress, videos
+from genjobs.services import jobs
 from genjobs.services.health import check_health
-from pydantic import TypeAdapter
+from genjobs.services.worker.videos import record_video_output
 
-logger = Logger(service="genjobs-progress")
+logger = logging.getLogger("genjobs.progress")
 app = create_resolver()
 _MIGRATIONS = load_migrations()
 JSON = "application/json"
@@ -48,7 +45,7 @@ DEADLINE_MARGIN_SECONDS = 1.5
 
 
 def _merchant() -> str:
-    return merchant_id_from(app, get_config().merchant_claim)
+    return merchant_id_from(app, dependencies.get().settings.merchant_claim)
 
 
 def _sleep(seconds: float) -> None:
@@ -59,7 +56,7 @@ def _sleep(seconds: float) -> None:
 @app.get("/health", responses={**success_response(200, "The database is reachable", HealthReport),
                                 **error_responses(authenticated=False)})
 def get_health() -> HealthReport:
-    return check_health(get_database(), _MIGRATIONS)
+    return check_health(dependencies.get().db, _MIGRATIONS)
 
 
 @app.get("/jobs/<job_id>", responses={**success_response(200, "The job", Job), **error_responses(404)})
@@ -68,16 +65,17 @@ def get_job(
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_SECONDS, description="seconds to wait for a change")] = 0,
     if_none_match: Annotated[str | None, Header(alias="if-none-match")] = None,
 ) -> Response[Job]:
+    deps = dependencies.get()
     wait_seconds = float(wait)
     remaining_ms = getattr(app.lambda_context, "get_remaining_time_in_millis", None)
     if wait_seconds and callable(remaining_ms):
         budget = remaining_ms() / 1000.0 - DEADLINE_MARGIN_SECONDS
         wait_seconds = max(0.0, min(wait_seconds, budget))
-    poll = jobs.LongPoll(tick_seconds=get_config().long_poll_tick_ms / 1000.0, sleep=_sleep)
-    job = jobs.get_job(get_database(), _merchant(), job_id, wait_seconds=wait_seconds,
-                       known_version=jobs.parse_etag(if_none_match), poll=poll)
+    poll = jobs.LongPoll(tick_seconds=deps.settings.long_poll_tick_ms / 1000.0, sleep=_sleep)
+    job = jobs.get_job(deps.db, _merchant(), job_id, wait_seconds=wait_seconds,
+                       known_version=version_in_etag(if_none_match), poll=poll)
     return Response(status_code=200, content_type=JSON, body=job,
-                    headers={"ETag": jobs.etag(job.version), "Cache-Control": "no-store"})
+                    headers={"ETag": etag(job.version), "Cache-Control": "no-store"})
 
 
 @app.get("/jobs", responses={**success_response(200, "A page of jobs, newest first", JobPage),
@@ -89,8 +87,8 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> JobPage:
-    return jobs.list_jobs(get_database(), _merchant(), status=status, persona_id=persona_id, job_type=job_type,
-                          limit=limit, cursor=cursor)
+    return jobs.list_jobs(dependencies.get().db, _merchant(), status=status, persona_id=persona_id,
+                          job_type=job_type, limit=limit, cursor=cursor)
 
 
 @app.get("/jobs/<job_id>/events", responses={**success_response(200, "The job's timeline", JobTimeline),
@@ -98,28 +96,26 @@ def list_jobs(
 def get_job_events(
     job_id: UUID,
     after: Annotated[int, Query(ge=0, description="return events with a larger id")] = 0,
-    limit: Annotated[int, Query(ge=1, le=jobs.MAX_TIMELINE_PAGE)] = jobs.MAX_TIMELINE_PAGE,
+    limit: Annotated[int, Query(ge=1, le=MAX_TIMELINE_PAGE)] = MAX_TIMELINE_PAGE,
 ) -> JobTimeline:
-    return jobs.job_timeline(get_database(), _merchant(), job_id, after=after, limit=limit)
+    return jobs.job_timeline(dependencies.get().db, _merchant(), job_id, after=after, limit=limit)
 
 
 @app.post("/jobs/<job_id>/cancel", responses={**success_response(200, "The canceled job", Job),
                                              **error_responses(404, 409)})
 def cancel_job(job_id: UUID) -> Job:
-    return jobs.cancel_job(get_database(), _merchant(), job_id)
+    return jobs.cancel_job(dependencies.get().db, _merchant(), job_id)
 
 
-_ADAPTER: TypeAdapter[ProgressCommand] = TypeAdapter(ProgressAction)
+def run_command(command: ProgressCommand) -> JobProgress:
+    deps = dependencies.get()
+    return jobs.run_command(deps.db, command, clock=deps.clock)
 
 
-def _dispatch(command: ProgressCommand) -> JobProgress:
-    return progress.run_command(get_database(), command, clock=utc_now)
-
-
-def _object_created(event: dict[str, Any]) -> dict[str, Any]:
+def object_created(event: dict[str, Any]) -> dict[str, Any]:
     """Finished state videos. Records that are not ours are logged and dropped; a database outage raises,
     so Lambda retries the event (recording is idempotent)."""
-    store = runtime.media_store()
+    deps = dependencies.get()
     results: list[VideoRecorded] = []
     for record in S3Event(event).records:
         s3_object = record.s3.get_object.raw_event
@@ -128,20 +124,10 @@ def _object_created(event: dict[str, Any]) -> dict[str, Any]:
             logger.info("ignoring S3 %s for %s", record.event_name, key)
             continue
         size = s3_object.get("size")
-        results.append(videos.record_video_output(
-            get_database(), store, bucket=record.s3.bucket.name, key=key,
-            size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None, clock=utc_now))
+        results.append(record_video_output(
+            deps.db, deps.store, bucket=record.s3.bucket.name, key=key,
+            size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None, clock=deps.clock))
     return {"records": [r.model_dump(mode="json") for r in results]}
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    kind = event_kind(event)
-    if kind == "direct":
-        return handle_direct_invoke(event, _ADAPTER, _dispatch)
-    if kind == "s3":
-        return _object_created(event)
-    if kind != "http":
-        logger.warning("ignoring an event of kind %s", kind)
-        return {"ignored": kind}
-    return app.resolve(event, context)
+lambda_handler = Function("progress", http=app, actions=PROGRESS_ACTIONS, dispatch=run_command, s3=object_created)

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from local_runner.auth import issue_token, merchant_claim_from_env, secret_from_env
+from local_runner.auth import issue_token
+from local_runner.settings import local_settings
 from tests.e2e.runner_process import Reply, RunnerProcess, request
 from tests.support.pinning import is_exempt, pinning_reasons
 
@@ -56,7 +57,8 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunnerProcess]:
 
 
 def token_for(merchant_id: str, **kwargs: Any) -> str:
-    return issue_token(merchant_id, secret=secret_from_env(), merchant_claim=merchant_claim_from_env(), **kwargs)
+    return issue_token(merchant_id, secret=local_settings().jwt_secret, merchant_claim=local_settings().merchant_claim,
+                       **kwargs)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import uuid
 import jwt
 import pytest
 
-from local_runner.auth import DEFAULT_SECRET, secret_from_env
+from local_runner.settings import DEFAULT_SECRET, local_settings
 from local_runner.template import read_functions
 from tests.e2e.conftest import Merchant, token_for
 from tests.e2e.runner_process import RunnerProcess, get_url, request
@@ -79,7 +79,7 @@ def test_bad_tokens_answer_401_like_api_gateway(runner: RunnerProcess, label: st
 
 
 def test_a_token_without_the_merchant_claim_reaches_the_function_which_refuses_it(runner: RunnerProcess) -> None:
-    token = jwt.encode({"sub": "someone", "exp": 4_000_000_000}, secret_from_env(), algorithm="HS256")
+    token = jwt.encode({"sub": "someone", "exp": 4_000_000_000}, local_settings().jwt_secret, algorithm="HS256")
     reply = request(runner.base_url, "GET", "/usage", token=token)
     assert reply.status == 401
     assert reply.json["error"]["code"] == "UNAUTHORIZED"

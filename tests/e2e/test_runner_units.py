@@ -17,9 +17,9 @@ import jwt
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2, S3Event
-from genjobs.invocation import event_kind
-from genjobs.invoke import InvokeFailed
-from genjobs.media.events import s3_object_created_event
+from genjobs.entry import event_kind
+from genjobs.ports import InvokeFailed
+from pydantic import ValidationError
 
 from local_runner.apigw import BadIntegrationResponse, HttpRequest, build_event, map_response
 from local_runner.auth import Authorization, JwtAuthorizer, Rejection, issue_token
@@ -27,12 +27,13 @@ from local_runner.embedded import recover_stale_state
 from local_runner.lambdas import FunctionPool, InProcessInvoker, LocalLambdas
 from local_runner.runner import (
     S3Subscription,
-    Settings,
     function_names,
     s3_subscriptions,
     scheduled_event,
     schedules,
 )
+from local_runner.s3_events import s3_object_created_event
+from local_runner.settings import LocalSettings
 from local_runner.template import FunctionSpec, Route, RouteTable, load_template, read_functions
 from tests.e2e.runner_process import REPO_ROOT
 
@@ -168,7 +169,7 @@ def test_template_functions_routes_schedules_and_s3_notifications() -> None:
     assert subs[0].wants("jobs/1/idle/abc/output.mp4", "ObjectCreated:Put")
     assert not subs[0].wants("jobs/1/variations/0.png", "ObjectCreated:Put")
     assert not S3Subscription("p", "", "", ("s3:ObjectRemoved:*",)).wants("k", "ObjectCreated:Put")
-    names = function_names(specs, {"GENERATION_FUNCTION_NAME": "stack-generation"})
+    names = function_names(specs, worker_function="stack-generation")
     assert names["stack-generation"] == "generation"
     assert names["genjobs-progress"] == "progress"
 
@@ -298,14 +299,24 @@ def test_busy_containers_make_new_ones(tmp_path: Path) -> None:
     assert len(set(results)) == 3
 
 
-def test_settings_from_env_validate() -> None:
-    assert Settings.from_env({}).port == 3000
-    assert Settings.from_env({"PORT": "0", "LOCAL_MEDIA_DELAY_MS": "5"}).media_delay_ms == 5
-    assert Settings.from_env({"MAINTENANCE_INTERVAL_SECONDS": "1.5"}).maintenance_interval_seconds == 1.5
-    with pytest.raises(SystemExit, match="PORT"):
-        Settings.from_env({"PORT": "http"})
-    with pytest.raises(SystemExit, match="LOCAL_ASYNC_WORKERS"):
-        Settings.from_env({"LOCAL_ASYNC_WORKERS": "0"})
+def test_settings_from_env_validate(monkeypatch: pytest.MonkeyPatch) -> None:
+    def read(**env: str) -> LocalSettings:
+        for name in ("PORT", "LOCAL_MEDIA_DELAY_MS", "MAINTENANCE_INTERVAL_SECONDS", "LOCAL_ASYNC_WORKERS",
+                     "LOCAL_JWT_SECRET"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return LocalSettings()
+
+    assert read().port == 3000
+    assert read(PORT="0", LOCAL_MEDIA_DELAY_MS="5").media_delay_ms == 5
+    assert read(MAINTENANCE_INTERVAL_SECONDS="1.5").maintenance_interval_seconds == 1.5
+    with pytest.raises(ValidationError, match="port"):
+        read(PORT="http")
+    with pytest.raises(ValidationError, match="async_workers"):
+        read(LOCAL_ASYNC_WORKERS="0")
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        read(LOCAL_JWT_SECRET="short")
 
 
 def test_stale_state_left_by_a_killed_run_is_cleaned(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from genjobs import runtime
+from genjobs import dependencies
+from genjobs.adapters.lambda_invoker import LambdaInvoker
 from genjobs.db import Database
-from genjobs.invoke import LambdaInvoker
 
 import functions.approval.app as approval_app
 import functions.generation.app as generation_app
@@ -45,10 +45,10 @@ class LambdaStub:
 def lambda_stub(db: Database) -> Iterator[LambdaStub]:
     stub = LambdaStub()
     stub.stubber.activate()
-    runtime.configure(invoker=LambdaInvoker(stub.client))
+    dependencies.override(invoker=LambdaInvoker(stub.client))
     yield stub
     stub.stubber.deactivate()
-    runtime.reset()
+    dependencies.reset()
 
 
 @pytest.fixture

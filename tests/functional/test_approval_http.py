@@ -8,9 +8,9 @@ from uuid import UUID
 
 import pytest
 from genjobs.db import Database, record_statements
-from genjobs.media.local import LocalMediaStore
 
 import functions.approval.app as approval_app
+from local_runner.media import LocalMediaStore
 from tests.support.events import invoke, json_body, load_event
 from tests.support.fakes import FrozenClock
 from tests.support.merchants import MerchantClient

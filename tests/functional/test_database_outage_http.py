@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from genjobs import runtime
-from genjobs.db import Database, set_database
+from genjobs import dependencies
+from genjobs.db import Database
 from genjobs.db.migrations import migrate
 
 from tests.conftest import make_database
 from tests.functional.conftest import HANDLERS
+from tests.support.database import set_database
 from tests.support.events import http_event, invoke
 from tests.support.fakes import RecordingInvoker
 from tests.support.postgres import EmbeddedServerControl
@@ -53,9 +54,9 @@ def outage() -> Iterator[tuple[EmbeddedServerControl, Database]]:
     database = make_database(control.url, connect_timeout_seconds=CONNECT_TIMEOUT, pool_max_size=2)
     migrate(database)
     previous = set_database(database)
-    runtime.configure(invoker=RecordingInvoker())
+    dependencies.override(invoker=RecordingInvoker())
     yield control, database
-    runtime.reset()
+    dependencies.reset()
     set_database(previous)
     database.close()
     control.close()

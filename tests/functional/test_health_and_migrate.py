@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from genjobs.config import get_config
-from genjobs.db import Database, set_database
+from genjobs import dependencies
+from genjobs.db import Database
 from genjobs.db.migrations import load_migrations
+from genjobs.settings import get_settings
 
 import functions.migrate.app as migrate_app
 import functions.progress.app as progress_app
 from tests.conftest import make_database
+from tests.support.database import set_database
 from tests.support.events import invoke, json_body, load_event
 from tests.support.postgres import EmbeddedServerControl
 
@@ -134,14 +135,32 @@ def test_custom_resource_reports_failure_when_database_is_down(outage: tuple[Emb
                                                                response_url: FakeResponseUrl,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a database that stays down for longer than the (shortened) retry window
-    no_retry = dataclasses.replace(get_config(), migrate_connect_retry_seconds=0)
-    monkeypatch.setattr(migrate_app, "get_config", lambda: no_retry)
+    no_retry = get_settings().model_copy(update={"migrate_connect_retry_seconds": 0})
     control, _ = outage
     control.stop()
-    invoke(migrate_app, load_event("migrate/custom_resource_create.json"))
+    with dependencies.overridden(settings=no_retry):
+        invoke(migrate_app, load_event("migrate/custom_resource_create.json"))
     (sent,) = response_url.sent
     assert sent["body"]["Status"] == "FAILED" and "database" in sent["body"]["Reason"].lower()
     control.start()
+
+
+def test_custom_resource_answers_failed_for_any_exception(db: Database, response_url: FakeResponseUrl,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given migrations that fail with an error that is not one of the domain's (a bug, a missing file)
+    def broken(_: Database) -> list[object]:
+        raise RuntimeError("sql/014_x.sql could not be read")
+
+    monkeypatch.setattr(migrate_app, "migrate", broken)
+
+    # When CloudFormation sends the Create
+    answer = invoke(migrate_app, load_event("migrate/custom_resource_create.json"))
+
+    # Then CloudFormation still gets its answer at once: FAILED, with the reason (not a one-hour timeout)
+    (sent,) = response_url.sent
+    assert sent["body"]["Status"] == "FAILED" and answer["Status"] == "FAILED"
+    assert sent["body"]["Reason"] == "RuntimeError: sql/014_x.sql could not be read"
+    assert sent["body"]["PhysicalResourceId"] == "genjobs-schema-migrations"
 
 
 def test_custom_resource_waits_for_a_database_that_is_still_coming_up(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from genjobs import runtime
+from genjobs import dependencies
 from genjobs.db import Database
 
 import functions.maintenance.app as maintenance_app
@@ -19,9 +19,9 @@ from tests.support.fakes import RecordingInvoker
 @pytest.fixture
 def invoker(db: Database) -> Iterator[RecordingInvoker]:
     recording = RecordingInvoker()
-    runtime.configure(invoker=recording)
+    dependencies.override(invoker=recording)
     yield recording
-    runtime.reset()
+    dependencies.reset()
 
 
 def test_scheduled_event_runs_every_sweep_and_publishes_counts(db: Database, invoker: RecordingInvoker,

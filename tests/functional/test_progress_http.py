@@ -13,10 +13,11 @@ from uuid import UUID
 
 import psycopg
 import pytest
-from genjobs.config import get_config
+from genjobs import dependencies
 from genjobs.data import jobs as job_data
 from genjobs.data import maintenance as maintenance_data
 from genjobs.db import Database, record_statements
+from genjobs.settings import Settings
 
 import functions.progress.app as progress_app
 from tests.support.events import FakeLambdaContext, http_event, invoke, json_body, load_event
@@ -28,11 +29,9 @@ TICK_MS = 20
 
 
 @pytest.fixture
-def fast_ticks(monkeypatch: pytest.MonkeyPatch) -> Iterator[float]:
-    monkeypatch.setenv("LONG_POLL_TICK_MS", str(TICK_MS))
-    get_config.cache_clear()
-    yield TICK_MS / 1000
-    get_config.cache_clear()
+def fast_ticks(db: Database) -> Iterator[float]:
+    with dependencies.overridden(settings=Settings(long_poll_tick_ms=TICK_MS)):
+        yield TICK_MS / 1000
 
 
 class Sleeps:
@@ -368,7 +367,7 @@ def test_cancel_a_running_job_refuses_the_workers_later_writes(acme: MerchantCli
     # When it is canceled and the worker then records an image
     status, job, _ = cancel(acme, job_id)
     recorded = job_data.record_variation(
-        db, job_id=job_id, attempt=claim["attempt"], index=0, seed=1, bucket="b", key="k", url="u",
+        db, job_id=job_id, attempt=claim.attempt, index=0, seed=1, bucket="b", key="k", url="u",
         content_type="image/png", size_bytes=1, width=1, height=1, progress=33, step="late",
         lease_until=datetime.now(UTC), prompt="p")
 

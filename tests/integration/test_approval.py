@@ -11,9 +11,9 @@ from uuid import UUID
 import pytest
 from genjobs.db import Database, record_statements
 from genjobs.errors import Conflict, NotFound
-from genjobs.media.local import LocalMediaStore
 from genjobs.services import approval
 
+from local_runner.media import LocalMediaStore
 from tests.conftest import make_database
 from tests.support.fakes import FrozenClock
 from tests.support.scenarios import LIMITS, persona_with_variations, start_job

@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlparse
 
 import boto3
 import pytest
 from genjobs.db import Database, DatabaseSettings
-from genjobs.db.default import credentials_for, database_from_env
+from genjobs.db.credentials import credentials_for
+from genjobs.settings import SettingsError
 from moto import mock_aws
 from psycopg.conninfo import conninfo_to_dict
 
+_DB_VARIABLES = ("DATABASE_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_AUTH", "DB_PASSWORD", "DB_SECRET_ID",
+                 "DB_SECRET_ARN", "DB_SSLMODE", "DB_SSLROOTCERT", "DB_CONNECT_TIMEOUT", "DB_POOL_MIN_SIZE",
+                 "DB_POOL_MAX_SIZE", "DB_MAX_LIFETIME", "AWS_REGION")
 
-def test_url_settings_from_env() -> None:
-    settings = DatabaseSettings.from_env({"DATABASE_URL": "postgresql://u@h/db", "DB_CONNECT_TIMEOUT": "2",
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, str]], DatabaseSettings]:
+    """Settings read from exactly the given environment (the database's variables only)."""
+    def read(env: dict[str, str]) -> DatabaseSettings:
+        for name in _DB_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        settings = DatabaseSettings.from_environment()
+        settings.check()
+        return settings
+    return read
+
+
+def test_url_settings_from_env(environment: Callable[[dict[str, str]], DatabaseSettings]) -> None:
+    settings = environment({"DATABASE_URL": "postgresql://u@h/db", "DB_CONNECT_TIMEOUT": "2",
                                           "DB_POOL_MAX_SIZE": "3", "DB_MAX_LIFETIME": "900"})
     assert settings.auth == "url" and settings.conninfo == "postgresql://u@h/db"
     assert (settings.connect_timeout_seconds, settings.pool_max_size, settings.max_lifetime_seconds) == (2.0, 3, 900.0)
@@ -24,21 +44,25 @@ def test_url_settings_from_env() -> None:
 @pytest.mark.parametrize(("env", "message"), [
     ({}, "DATABASE_URL"),
     ({"DB_AUTH": "iam", "DB_HOST": "proxy"}, "DB_USER"),
-    ({"DB_AUTH": "iam", "DB_HOST": "proxy", "DB_USER": "app"}, "AWS_REGION"),
+    ({"DB_AUTH": "iam", "DB_HOST": "proxy", "DB_USER": "app", "AWS_DEFAULT_REGION": ""}, "AWS_REGION"),
     ({"DB_AUTH": "secret"}, "DB_SECRET_ID"),
     ({"DB_AUTH": "kerberos"}, "DB_AUTH"),
-    ({"DATABASE_URL": "x", "DB_POOL_MAX_SIZE": "0"}, "pool sizes"),
-    ({"DATABASE_URL": "x", "DB_CONNECT_TIMEOUT": "soon"}, "number"),
+    ({"DATABASE_URL": "x", "DB_POOL_MAX_SIZE": "0"}, "DB_POOL_MAX_SIZE: Input should be greater than or equal to 1"),
+    ({"DATABASE_URL": "x", "DB_POOL_MIN_SIZE": "3"}, "DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE"),
+    ({"DATABASE_URL": "x", "DB_CONNECT_TIMEOUT": "soon"}, "DB_CONNECT_TIMEOUT: Input should be a valid number"),
+    ({"DATABASE_URL": "x", "DB_PORT": "3.7"}, "DB_PORT: Input should be a valid integer"),
 ])
-def test_bad_settings_are_clear_errors(env: dict[str, str], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        DatabaseSettings.from_env(env)
+def test_bad_settings_are_clear_errors(environment: Callable[[dict[str, str]], DatabaseSettings],
+                                       env: dict[str, str], message: str) -> None:
+    with pytest.raises((SettingsError, ValueError), match=message):
+        environment(env)
 
 
 @mock_aws
-def test_iam_auth_signs_a_fresh_token_for_every_new_connection() -> None:
+def test_iam_auth_signs_a_fresh_token_for_every_new_connection(
+        environment: Callable[[dict[str, str]], DatabaseSettings]) -> None:
     # Given IAM settings for an RDS Proxy endpoint
-    settings = DatabaseSettings.from_env({
+    settings = environment({
         "DB_AUTH": "iam", "DB_HOST": "genjobs.proxy-abc.us-east-1.rds.amazonaws.com", "DB_PORT": "5432",
         "DB_NAME": "genjobs", "DB_USER": "genjobs_app", "AWS_REGION": "us-east-1",
     })
@@ -60,7 +84,8 @@ def test_iam_auth_signs_a_fresh_token_for_every_new_connection() -> None:
 
 
 @mock_aws
-def test_secret_auth_reads_the_rds_secret_and_connects(database_url: str) -> None:
+def test_secret_auth_reads_the_rds_secret_and_connects(
+        database_url: str, environment: Callable[[dict[str, str]], DatabaseSettings]) -> None:
     # Given a Secrets Manager secret in the RDS JSON shape pointing at the test database
     parts = conninfo_to_dict(database_url)
     client = boto3.client("secretsmanager", region_name="us-east-1")
@@ -70,8 +95,8 @@ def test_secret_auth_reads_the_rds_secret_and_connects(database_url: str) -> Non
     }))["ARN"]
 
     # When the layer builds its database from the environment with DB_AUTH=secret
-    database = database_from_env({"DB_AUTH": "secret", "DB_SECRET_ID": arn, "DB_NAME": str(parts["dbname"]),
-                                  "AWS_REGION": "us-east-1"})
+    database = Database(environment({"DB_AUTH": "secret", "DB_SECRET_ID": arn, "DB_NAME": str(parts["dbname"]),
+                                     "AWS_REGION": "us-east-1"}))
     try:
         # Then it connects with the secret's credentials (TLS is not used on a Unix socket)
         assert database.fetch_value("SELECT current_database()") == parts["dbname"]

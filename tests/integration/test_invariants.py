@@ -14,18 +14,16 @@ import psycopg
 import pytest
 from genjobs.data import jobs as job_data
 from genjobs.db import Database
-from genjobs.media.local import LocalMediaStore
-from genjobs.models.progress import ProgressAction, ProgressCommand
-from genjobs.services import progress
-from pydantic import TypeAdapter
+from genjobs.models.actions import PROGRESS_ACTIONS
+from genjobs.services import jobs
 
+from local_runner.media import LocalMediaStore
 from tests.support.fakes import FrozenClock
 from tests.support.invariants import NAMES, check_invariants
 from tests.support.scenarios import approved_persona, new_persona, start_job
 
 MERCHANT = "acme"
 STATES = ["idle", "talking"]
-_COMMANDS: TypeAdapter[ProgressCommand] = TypeAdapter(ProgressAction)
 
 
 @dataclass
@@ -39,7 +37,7 @@ class DataSet:
 
 
 def command(db: Database, clock: FrozenClock, **payload: Any) -> Any:
-    return progress.run_command(db, _COMMANDS.validate_python(payload), clock=clock)
+    return jobs.run_command(db, PROGRESS_ACTIONS.validate_python(payload), clock=clock)
 
 
 def build(db: Database, tmp_path: Path) -> DataSet:
@@ -53,9 +51,9 @@ def build(db: Database, tmp_path: Path) -> DataSet:
     claim = job_data.claim_job(db, videos_job, clock(), timedelta(minutes=5))
     assert claim is not None
     for state in STATES:
-        command(db, clock, action="add_generated_state", job_id=str(videos_job), attempt=claim["attempt"],
+        command(db, clock, action="add_generated_state", job_id=str(videos_job), attempt=claim.attempt,
                 state=state, video_url=f"https://media.test/{videos_job}/{state}.mp4")
-    done = command(db, clock, action="mark_completed", job_id=str(videos_job), attempt=claim["attempt"])
+    done = command(db, clock, action="mark_completed", job_id=str(videos_job), attempt=claim.attempt)
     assert done.status == "completed"
     draft = new_persona(db, MERCHANT, "Draft")
     waiting = new_persona(db, MERCHANT, "Waiting")

@@ -10,10 +10,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from genjobs.adapters.bedrock import BedrockMediaProvider
+from genjobs.adapters.s3 import S3MediaStore
 from genjobs.data import jobs as job_data
 from genjobs.db import Database
-from genjobs.media.bedrock import BedrockMediaProvider
-from genjobs.media.s3_store import S3MediaStore
 from genjobs.services import maintenance, worker
 from moto import mock_aws
 
@@ -35,7 +35,7 @@ def test_killed_worker_is_rescued_rerun_once_and_its_late_writes_refused(db: Dat
     job = start(db, "acme", new_persona(db, "acme"), clock=clock).job
     # Given attempt 1 claimed the job, stored one image, then died (its lease runs out)
     first = job_data.claim_job(db, job.id, clock(), LEASE)
-    assert first is not None and first["attempt"] == 1
+    assert first is not None and first.attempt == 1
     assert job_data.record_variation(
         db, job_id=job.id, attempt=1, index=0, seed=1, bucket="media", key=f"jobs/{job.id}/variations/0.png",
         url="u0", content_type="image/png", size_bytes=10, width=16, height=16, progress=33, step="s",
@@ -70,11 +70,10 @@ def test_killed_worker_is_rescued_rerun_once_and_its_late_writes_refused(db: Dat
         db, job_id=job.id, attempt=1, index=1, seed=2, bucket="media", key="late.png", url="late",
         content_type="image/png", size_bytes=1, width=1, height=1, progress=66, step="late",
         lease_until=clock() + LEASE, prompt="p")
-    late_complete = job_data.complete_variations_job(db, job_id=job.id, attempt=1, now=clock(), quantity=3,
-                                                     unit_price=Decimal("0.04"))
+    late_complete = job_data.complete_job(db, job_id=job.id, attempt=1, expected=("processing",), now=clock())
 
     # Then the late writes are refused, and outputs and cost are counted once
-    assert (late_record, late_complete) == (False, None)
+    assert (late_record, late_complete.outcome, late_complete.charged) == (False, "stale_attempt", False)
     assert db.fetch_value("SELECT count(*) FROM media_outputs WHERE job_id = %s", (job.id,)) == 3
     assert db.fetch_value("SELECT count(*) FROM character_variations WHERE job_id = %s", (job.id,)) == 3
     assert db.fetch_value("SELECT sum(amount_usd) FROM usage_ledger") == Decimal("0.12")
@@ -147,7 +146,7 @@ def test_two_sweeps_in_parallel_rescue_each_job_once(database_url: str) -> None:
 
 
 def _unlimited() -> Any:
-    from genjobs.services.generation import LimitSettings
+    from genjobs.services.jobs import LimitSettings
 
     return LimitSettings(default_hourly_limit=1000, cooldown=timedelta(hours=24), max_retries=3)
 
@@ -161,8 +160,8 @@ def test_redispatch_lost_invokes_and_elapsed_backoffs_once(db: Database) -> None
                (clock(), lost.id, retrying.id))
     # the second job failed a retryable attempt: queued again, available after its backoff
     assert job_data.claim_job(db, retrying.id, clock(), LEASE) is not None
-    job_data.fail_or_retry_job(db, job_id=retrying.id, attempt=1, retryable=True, error_code="PROVIDER_THROTTLED",
-                               error_message="slow down", retry_at=clock() + timedelta(seconds=30))
+    job_data.fail_job(db, job_id=retrying.id, attempt=1, retryable=True, error_code="PROVIDER_THROTTLED",
+                      error_message="slow down", retry_at=clock() + timedelta(seconds=30))
     invoker = RecordingInvoker()
 
     # Right away: nothing is due (the first dispatch is recent, the backoff has not elapsed)

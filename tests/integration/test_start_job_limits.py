@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from genjobs.db import Database
 from genjobs.errors import BudgetExceeded, Conflict, CooldownActive, NotFound, RateLimited, ValidationFailed
-from genjobs.services import generation
+from genjobs.services import jobs
 
 from tests.conftest import make_database
 from tests.support.fakes import FrozenClock, RecordingInvoker
 
-LIMITS = generation.LimitSettings(default_hourly_limit=10, cooldown=timedelta(hours=24), max_retries=3)
+LIMITS = jobs.LimitSettings(default_hourly_limit=10, cooldown=timedelta(hours=24), max_retries=3)
 
 
 def new_persona(db: Database, merchant_id: str, status: str = "draft") -> Any:
@@ -28,10 +28,10 @@ def new_persona(db: Database, merchant_id: str, status: str = "draft") -> Any:
 
 def start(db: Database, merchant_id: str, persona_id: Any, *, clock: FrozenClock | None = None,
           invoker: RecordingInvoker | None = None, key: str | None = None, count: int = 3,
-          variables: dict[str, str] | None = None, limits: generation.LimitSettings = LIMITS,
-          job_type: str = "character_variations", states: list[str] | None = None) -> generation.StartedJob:
+          variables: dict[str, str] | None = None, limits: jobs.LimitSettings = LIMITS,
+          job_type: str = "character_variations", states: list[str] | None = None) -> jobs.StartedJob:
     body: dict[str, Any] = {"variation_count": count, "prompt_variables": variables or {}}
-    return generation.start_job(
+    return jobs.start_job(
         db, invoker or RecordingInvoker(), merchant_id=merchant_id, persona_id=persona_id, job_type=job_type,
         body=body if job_type == "character_variations" else {"states": states},
         variation_count=count if job_type == "character_variations" else None, states=states,
@@ -105,7 +105,7 @@ def test_fifty_concurrent_starts_admit_exactly_the_limit_twenty_times(database_u
 
 def test_rate_limit_window_slides_with_time_and_retry_after_is_exact(db: Database) -> None:
     clock = FrozenClock()
-    limits = generation.LimitSettings(default_hourly_limit=2, cooldown=timedelta(hours=24), max_retries=3)
+    limits = jobs.LimitSettings(default_hourly_limit=2, cooldown=timedelta(hours=24), max_retries=3)
     first = start(db, "acme", new_persona(db, "acme"), clock=clock, limits=limits)
     clock.advance(timedelta(minutes=10))
     start(db, "acme", new_persona(db, "acme"), clock=clock, limits=limits)
@@ -226,7 +226,7 @@ def test_rate_limit_check_agrees_with_the_start_path(db: Database) -> None:
 
     # Given a merchant at its limit of 2, the first start 20 minutes ago
     clock = FrozenClock()
-    tight = generation.LimitSettings(default_hourly_limit=2, cooldown=timedelta(hours=24), max_retries=3)
+    tight = jobs.LimitSettings(default_hourly_limit=2, cooldown=timedelta(hours=24), max_retries=3)
     start(db, "acme", new_persona(db, "acme"), clock=clock, limits=tight)
     clock.advance(timedelta(minutes=20))
     before = limit_checks.check_rate_limit(db, "acme", default_hourly_limit=2, clock=clock)

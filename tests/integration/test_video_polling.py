@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+from genjobs.adapters.bedrock import BedrockMediaProvider
+from genjobs.adapters.s3 import S3MediaStore
 from genjobs.db import Database
-from genjobs.media.bedrock import BedrockMediaProvider
-from genjobs.media.s3_store import S3MediaStore
 from genjobs.services import maintenance
 
 from tests.support.fakes import FrozenClock, bedrock_client

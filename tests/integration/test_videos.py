@@ -15,13 +15,14 @@ from uuid import UUID
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+from genjobs.adapters.bedrock import BedrockMediaProvider
+from genjobs.adapters.s3 import S3MediaStore
 from genjobs.db import Database, record_statements
-from genjobs.media.bedrock import BedrockMediaProvider
-from genjobs.media.provider import VideoRequest
-from genjobs.media.s3_store import S3MediaStore
+from genjobs.media.png import decode_png, png_size
 from genjobs.models.videos import VideoRecorded
-from genjobs.services import jobs, videos, worker
-from genjobs.services.keyframe import decode_png, png_size
+from genjobs.ports import VideoRequest
+from genjobs.services import jobs, worker
+from genjobs.services.worker import videos as worker_videos
 from moto import mock_aws
 
 from tests.conftest import make_database
@@ -59,7 +60,7 @@ class RecordingBedrock(BedrockMediaProvider):
             "start_async_invoke", {"invocationArn": arn},
             {"modelId": NOVA_REEL, "modelInput": ANY,
              "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": f"s3://{BUCKET}/jobs/{job_id}/{state}/"}},
-             "clientRequestToken": videos.client_request_token(job_id, attempt, state)})
+             "clientRequestToken": worker_videos.client_request_token(job_id, attempt, state)})
         return arn
 
 
@@ -83,7 +84,7 @@ def run(db: Database, provider: Any, store: S3MediaStore, job_id: UUID, clock: F
 def deliver(db: Database, store: S3MediaStore, job_id: UUID, state: str, clock: FrozenClock) -> VideoRecorded:
     key = video_output_key(job_id, state)
     store.put(key, b"\x00\x00\x00\x18ftypisom", "video/mp4")
-    return videos.record_video_output(db, store, bucket=BUCKET, key=key, size=12, clock=clock)
+    return worker_videos.record_video_output(db, store, bucket=BUCKET, key=key, size=12, clock=clock)
 
 
 def test_worker_starts_one_invocation_per_state_from_the_approved_image(
@@ -128,7 +129,7 @@ def test_worker_starts_one_invocation_per_state_from_the_approved_image(
     assert sorted((i["state"], i["invocation_arn"], i["status"]) for i in invocations) == \
         sorted(zip(STATES, arns, ["in_progress"] * 3, strict=True))
     # and the request body Bedrock receives carries the image bytes, base64-encoded
-    from genjobs.media.bedrock import video_request_input
+    from genjobs.adapters.bedrock import video_request_input
     body = video_request_input(bedrock.requests[0])
     assert base64.b64decode(body["textToVideoParams"]["images"][0]["source"]["bytes"]) == keyframe
 
@@ -191,7 +192,7 @@ def test_ten_states_each_delivered_three_times_concurrently(database_url: str, d
     def on_event(state: str) -> None:
         barrier.wait()
         try:
-            result = videos.record_video_output(wide, store, bucket=BUCKET, key=video_output_key(job_id, state),
+            result = worker_videos.record_video_output(wide, store, bucket=BUCKET, key=video_output_key(job_id, state),
                                                 size=3, clock=clock)
             with lock:
                 results.append(result)
@@ -235,11 +236,12 @@ def test_events_for_unknown_canceled_or_foreign_outputs_are_dropped(db: Database
     run(db, bedrock, store, job_id, clock)
 
     # Given events that are not ours to record
-    unknown = videos.record_video_output(db, store, bucket=BUCKET, key=video_output_key(UUID(int=7), "idle"),
+    unknown = worker_videos.record_video_output(db, store, bucket=BUCKET, key=video_output_key(UUID(int=7), "idle"),
                                          size=1, clock=clock)
-    other_bucket = videos.record_video_output(db, store, bucket="elsewhere", key=video_output_key(job_id, "idle"),
+    other_bucket = worker_videos.record_video_output(db, store, bucket="elsewhere",
+                                                     key=video_output_key(job_id, "idle"),
                                               size=1, clock=clock)
-    not_video = videos.record_video_output(db, store, bucket=BUCKET, key=f"jobs/{job_id}/idle/x/manifest.json",
+    not_video = worker_videos.record_video_output(db, store, bucket=BUCKET, key=f"jobs/{job_id}/idle/x/manifest.json",
                                            size=1, clock=clock)
     unasked = deliver(db, store, job_id, "dancing", clock)
     jobs.cancel_job(db, "acme", job_id)
@@ -315,7 +317,7 @@ def test_persona_without_a_stored_approved_image_fails_the_job(db: Database, sto
 
 def test_client_request_tokens_are_valid_and_distinct() -> None:
     job_id = UUID("0b7c2a4e-5d0e-4a57-9a3c-1f2e3d4c5b6a")
-    tokens = {videos.client_request_token(job_id, a, s) for a in (1, 2) for s in ("idle", "idle_", "x" * 40)}
+    tokens = {worker_videos.client_request_token(job_id, a, s) for a in (1, 2) for s in ("idle", "idle_", "x" * 40)}
     assert len(tokens) == 6
     assert all(1 <= len(t) <= 256 and t[0].isalnum() and t[-1].isalnum() and set(t) <= set(
         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") for t in tokens)

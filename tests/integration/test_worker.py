@@ -11,10 +11,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from genjobs.adapters.bedrock import BedrockMediaProvider
+from genjobs.adapters.s3 import S3MediaStore
 from genjobs.data import jobs as job_data
 from genjobs.db import Database
-from genjobs.media.bedrock import BedrockMediaProvider
-from genjobs.media.s3_store import S3MediaStore
 from genjobs.services import worker
 from moto import mock_aws
 
@@ -164,21 +164,19 @@ def test_stale_attempt_writes_are_refused(db: Database) -> None:
     first = job_data.claim_job(db, job.id, clock(), timedelta(minutes=5))
     db.execute("UPDATE generation_jobs SET status = 'queued' WHERE id = %s", (job.id,))
     second = job_data.claim_job(db, job.id, clock(), timedelta(minutes=5))
-    assert first is not None and second is not None and (first["attempt"], second["attempt"]) == (1, 2)
+    assert first is not None and second is not None and (first.attempt, second.attempt) == (1, 2)
 
     # When attempt 1 tries to record an output, complete, or fail the job
     recorded = job_data.record_variation(
         db, job_id=job.id, attempt=1, index=0, seed=1, bucket="b", key="k", url="u", content_type="image/png",
         size_bytes=1,
         width=1, height=1, progress=33, step="x", lease_until=clock(), prompt="p")
-    completed = job_data.complete_variations_job(db, job_id=job.id, attempt=1, now=clock(), quantity=3,
-                                                 unit_price=Decimal("0.04"))
-    failed = job_data.fail_or_retry_job(db, job_id=job.id, attempt=1, retryable=False, error_code="X",
-                                        error_message="late",
-                                        retry_at=clock())
+    completed = job_data.complete_job(db, job_id=job.id, attempt=1, expected=("processing",), now=clock())
+    failed = job_data.fail_job(db, job_id=job.id, attempt=1, expected=("processing", "generating_videos"),
+                               retryable=False, error_code="X", error_message="late", retry_at=clock())
 
     # Then every write is refused and the job belongs to attempt 2, untouched
-    assert (recorded, completed, failed) == (False, None, None)
+    assert (recorded, completed.outcome, failed.outcome) == (False, "stale_attempt", "stale_attempt")
     row = db.fetch_one("SELECT status, attempt, progress, cost_usd FROM generation_jobs WHERE id = %s", (job.id,))
     assert row == {"status": "processing", "attempt": 2, "progress": 0, "cost_usd": Decimal("0")}
     assert db.fetch_value("SELECT count(*) FROM media_outputs") == 0
@@ -190,11 +188,16 @@ def test_rerun_of_the_same_attempt_does_not_charge_twice(db: Database) -> None:
     job = start(db, "acme", new_persona(db, "acme"), clock=clock).job
     claim = job_data.claim_job(db, job.id, clock(), timedelta(minutes=5))
     assert claim is not None
-    first = job_data.complete_variations_job(db, job_id=job.id, attempt=1, now=clock(), quantity=3,
-                                             unit_price=Decimal("0.04"))
-    second = job_data.complete_variations_job(db, job_id=job.id, attempt=1, now=clock(), quantity=3,
-                                              unit_price=Decimal("0.04"))
-    assert first is not None and first["charged"] == 1 and second is None
+    for index in range(3):
+        assert job_data.record_variation(
+            db, job_id=job.id, attempt=1, index=index, seed=index, bucket="b", key=f"k{index}", url=f"u{index}",
+            content_type="image/png", size_bytes=1, width=1, height=1, progress=33 * (index + 1), step="x",
+            lease_until=clock() + timedelta(minutes=5), prompt="p")
+    first = job_data.complete_job(db, job_id=job.id, attempt=1, expected=("processing",), now=clock())
+    second = job_data.complete_job(db, job_id=job.id, attempt=1, expected=("processing",), now=clock())
+    assert (first.outcome, first.charged) == ("completed", True)
+    assert second.outcome == "not_running" and not second.charged
+    # 3 images at Nova Canvas' seeded USD 0.04
     assert db.fetch_value("SELECT sum(amount_usd) FROM usage_ledger") == Decimal("0.12")
 
 

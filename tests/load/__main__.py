@@ -68,10 +68,12 @@ def _run_client(name: str, stats: Stats, deadline: float, body: Callable[[], Non
 
 
 def run(seconds: int, clients: int, media_delay_ms: int, seed: int) -> int:
-    from local_runner.auth import issue_token, merchant_claim_from_env, secret_from_env
+    from local_runner.auth import issue_token
+    from local_runner.settings import local_settings
 
     def token_for(merchant_id: str) -> str:
-        return issue_token(merchant_id, secret=secret_from_env(), merchant_claim=merchant_claim_from_env())
+        settings = local_settings()
+        return issue_token(merchant_id, secret=settings.jwt_secret, merchant_claim=settings.merchant_claim)
 
     workdir = Path(tempfile.mkdtemp(prefix="genjobs-load-"))
     runner = RunnerProcess(workdir / "local", name="load-runner", env={

@@ -273,21 +273,20 @@ class ExternalWorker:
     duplicate must change nothing), a write of a stale attempt (refused), mark_completed (twice)."""
 
     def __init__(self, ctx: Context, merchant_id: str, client: HttpClient) -> None:
-        from genjobs.clock import utc_now
-        from genjobs.config import get_config
-        from genjobs.db import get_database
-        from genjobs.services import generation
+        from genjobs import dependencies
+        from genjobs.ports import utc_now
+        from genjobs.services import jobs
+        from genjobs.settings import get_settings
 
         import functions.progress.app as progress_app
 
         self.ctx, self.merchant_id, self.client = ctx, merchant_id, client
         self._progress = progress_app
-        self._db = get_database()
+        self._db = dependencies.get().db
         self._clock = utc_now
-        config = get_config()
-        self._limits = generation.LimitSettings(default_hourly_limit=config.hourly_generation_limit,
-                                                cooldown=timedelta(hours=config.regeneration_cooldown_hours),
-                                                max_retries=config.max_retries)
+        config = get_settings()
+        self._limits = jobs.LimitSettings(default_hourly_limit=config.hourly_generation_limit,
+                                          cooldown=config.regeneration_cooldown, max_retries=config.max_retries)
 
     def invoke(self, action: str, expect: tuple[str, ...] = ("ok",), **payload: Any) -> dict[str, Any]:
         from tests.support.events import invoke
@@ -310,7 +309,7 @@ class ExternalWorker:
 
     def flow(self) -> None:
         from genjobs.data.jobs import claim_job
-        from genjobs.services import generation
+        from genjobs.services import jobs
 
         approved = approved_persona(self.ctx, self.client)
         if approved is None or self.ctx.time_left() <= 0:
@@ -318,7 +317,7 @@ class ExternalWorker:
         persona_id = approved[0]
         states = self.ctx.rng.sample(STATES, self.ctx.rng.randint(1, 5))
         started = time.perf_counter()
-        job = generation.start_job(
+        job = jobs.start_job(
             self._db, _NoDispatch(), merchant_id=self.merchant_id, persona_id=uuid.UUID(persona_id),
             job_type="state_videos", body={"states": states}, variation_count=None, states=states,
             prompt_variables={}, idempotency_key=None, limits=self._limits, clock=self._clock,
@@ -328,7 +327,7 @@ class ExternalWorker:
                               expected=claim is not None)
         if claim is None:
             return
-        job_id, attempt = str(job.id), int(claim["attempt"])
+        job_id, attempt = str(job.id), int(claim.attempt)
         progress = self.invoke("get_job_progress", job_id=job_id)["result"]
         if progress["status"] != "processing" or progress["attempt"] != attempt:
             self.ctx.stats.violation(f"external job {job_id} after claim: {progress}")

@@ -13,7 +13,8 @@ from typing import Any
 import boto3
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
-from genjobs.media.local import render_png
+
+from local_runner.media import render_png
 
 
 class FrozenClock:
@@ -41,7 +42,7 @@ class RecordingInvoker:
         self._lock = threading.Lock()
 
     def invoke_async(self, function_name: str, payload: Mapping[str, Any]) -> None:
-        from genjobs.invoke import InvokeFailed
+        from genjobs.ports import InvokeFailed
 
         if self.fail:
             raise InvokeFailed("simulated: Lambda throttled the invoke")

@@ -8,13 +8,13 @@ from typing import Any
 from uuid import UUID
 
 from genjobs.db import Database
-from genjobs.media.local import LocalMediaProvider
-from genjobs.media.provider import MediaStore
-from genjobs.services import approval, generation, worker
+from genjobs.ports import MediaStore
+from genjobs.services import approval, jobs, worker
 
+from local_runner.media import LocalMediaProvider
 from tests.support.fakes import FrozenClock, RecordingInvoker
 
-LIMITS = generation.LimitSettings(default_hourly_limit=1000, cooldown=timedelta(hours=24), max_retries=3)
+LIMITS = jobs.LimitSettings(default_hourly_limit=1000, cooldown=timedelta(hours=24), max_retries=3)
 SETTINGS = worker.WorkerSettings(lease=timedelta(minutes=5), video_lease=timedelta(minutes=30))
 
 
@@ -44,7 +44,7 @@ def new_persona(db: Database, merchant_id: str, name: str = "Pip") -> UUID:
 
 def start_job(db: Database, merchant_id: str, persona_id: UUID, *, clock: FrozenClock, job_type: str,
               count: int = 3, states: list[str] | None = None) -> UUID:
-    started = generation.start_job(
+    started = jobs.start_job(
         db, RecordingInvoker(), merchant_id=merchant_id, persona_id=persona_id, job_type=job_type,
         body={"count": count, "states": states}, variation_count=count if job_type == "character_variations" else None,
         states=states, prompt_variables={}, idempotency_key=None, limits=LIMITS, clock=clock,

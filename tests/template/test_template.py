@@ -13,7 +13,9 @@ import uuid
 from typing import Any
 
 import pytest
-from genjobs.db.settings import DEFAULT_MAX_LIFETIME_SECONDS
+from genjobs.settings import DEFAULT_MAX_LIFETIME_SECONDS, DatabaseSettings, Settings
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
 
 from tests.template.cfn import (
     REPO_ROOT,
@@ -27,7 +29,6 @@ from tests.template.cfn import (
     resources,
     sub_text,
 )
-from tests.template.env_reads import env_reads
 
 TEMPLATE = load_template()
 FUNCTIONS = functions(TEMPLATE)
@@ -42,33 +43,6 @@ EXPECTED_FUNCTIONS = {
     "ApprovalFunction",
     "MigrateFunction",
     "MaintenanceFunction",
-}
-
-# Set by the Lambda runtime itself (reserved: a template cannot set them).
-LAMBDA_RUNTIME_ENV = {
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_LAMBDA_FUNCTION_NAME",
-    "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_LOG_GROUP_NAME",
-    "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_EXECUTION_ENV",
-    "AWS_XRAY_DAEMON_ADDRESS",
-    "AWS_XRAY_CONTEXT_MISSING",
-    "_X_AMZN_TRACE_ID",
-    "LAMBDA_TASK_ROOT",
-    "LAMBDA_RUNTIME_DIR",
-    "TZ",
-}
-
-# Read without a default, and deliberately left unset in AWS. Adding a name here needs a reason.
-OPTIONAL_UNSET_IN_AWS = {
-    "DATABASE_URL": "local development and tests only; in AWS the proxy endpoint (DB_HOST) is used",
-    "DB_PASSWORD": "DB_AUTH=password only; the stack uses IAM authentication",
-    "DB_SECRET_ID": "DB_AUTH=secret only; the stack uses IAM authentication",
-    "DB_SECRET_ARN": "alias of DB_SECRET_ID",
-    "DB_SSLROOTCERT": "optional CA bundle for sslmode=verify-full; the stack uses sslmode=require",
 }
 
 # Key layout the worker writes (media keys) and Bedrock's async-invoke output layout.
@@ -215,30 +189,49 @@ def test_every_http_route_uses_the_api_and_only_health_skips_the_authorizer() ->
 # ---------------------------------------------------------------------------------------------- environment
 
 
-def test_every_environment_variable_the_code_reads_is_set_or_has_a_default() -> None:
-    """Scans layers/shared/genjobs and functions/ for environment reads (see env_reads.py); a read without a
-    default must have a value in Globals (layer code runs in every function) or, for a read in a function's
-    own app.py, in that function's Environment."""
-    reads = env_reads([REPO_ROOT / "layers" / "shared" / "genjobs", REPO_ROOT / "functions"])
-    assert any(r.name == "DB_HOST" for r in reads), "the scanner found no reads at all: is it broken?"
-    missing: list[str] = []
-    for read in reads:
-        if read.has_default or read.name in LAMBDA_RUNTIME_ENV or read.name in OPTIONAL_UNSET_IN_AWS:
-            continue
-        if read.name in GLOBAL_ENV:
-            continue
-        functions_dir = REPO_ROOT / "functions"
-        if read.path.is_relative_to(functions_dir):
-            code_dir = read.path.relative_to(functions_dir).parts[0]
-            owners = [f for f in FUNCTIONS.values() if f.code_dir.name == code_dir]
-            if owners and all(read.name in f.environment for f in owners):
-                continue
-        elif all(read.name in f.environment for f in FUNCTIONS.values()):
-            continue
-        missing.append(f"{read.name} ({read.where(REPO_ROOT)})")
-    assert not missing, (
-        "read without a default and not set in template.yaml (Globals.Function.Environment): " + ", ".join(missing)
-    )
+def _variables(model: type[BaseSettings]) -> dict[str, str]:
+    """Environment variable -> field, for every field of a settings model (its upper-case aliases)."""
+    found: dict[str, str] = {}
+    for name, field in model.model_fields.items():
+        alias = field.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        found.update({c: name for c in choices if isinstance(c, str) and c.isupper()})
+    return found
+
+
+SETTINGS_VARIABLES = {**_variables(Settings), **_variables(DatabaseSettings)}
+# Read by powertools itself, not by genjobs.settings.
+POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "LOG_LEVEL"}
+
+
+def test_every_environment_variable_the_template_sets_is_a_setting_the_code_reads() -> None:
+    """genjobs.settings is the one place that reads the environment: a variable the template sets that no
+    settings field reads is dead configuration (or a typo)."""
+    assert "DB_HOST" in SETTINGS_VARIABLES and "HOURLY_GENERATION_LIMIT" in SETTINGS_VARIABLES
+    for logical_id, function in FUNCTIONS.items():
+        unread = sorted(set(GLOBAL_ENV) | set(function.environment)) - SETTINGS_VARIABLES.keys() - POWERTOOLS_ENV
+        assert not unread, f"{logical_id}: set in template.yaml but read by no setting: {unread}"
+
+
+def test_the_template_environment_makes_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What each function is configured with passes the settings' bounds and opens a database connection
+    in its auth mode (intrinsic functions become placeholders; parameters their defaults)."""
+    parameters = TEMPLATE.get("Parameters") or {}
+
+    def value(raw: Any) -> str:
+        ref = _ref(raw)
+        if ref is not None and ref in parameters and "Default" in parameters[ref]:
+            return str(parameters[ref]["Default"])
+        return raw if isinstance(raw, str) else "placeholder"
+
+    for logical_id, function in FUNCTIONS.items():
+        for name in SETTINGS_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        for name, raw in {**GLOBAL_ENV, **function.environment, "AWS_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(name, value(raw))
+        settings = Settings.from_environment()
+        settings.database.check()
+        assert settings.database.auth == "iam", logical_id
 
 
 def test_environment_values_match_the_stack() -> None:
@@ -247,9 +240,6 @@ def test_environment_values_match_the_stack() -> None:
     assert env["DB_HOST"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
     assert env["DB_SSLMODE"] in ("require", "verify-full")
     assert env["DB_USER"] == {"Ref": "DatabaseUser"}
-    assert env["MEDIA_PROVIDER"] == "bedrock"
-    assert env["BEDROCK_IMAGE_MODEL_ID"] == {"Ref": "ImageModelId"}
-    assert env["BEDROCK_VIDEO_MODEL_ID"] == {"Ref": "VideoModelId"}
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
     # media URLs must be reachable although the bucket is private: a CDN base URL unless one is given
     assert env["MEDIA_BASE_URL"] == {
@@ -262,7 +252,6 @@ def test_environment_values_match_the_stack() -> None:
     assert sub_text(env["MEDIA_BUCKET"]) == sub_text(RESOURCES["MediaBucket"]["Properties"]["BucketName"])
     names = {f.fixed_name_suffix: sub_text(f.properties["FunctionName"]) for f in FUNCTIONS.values()}
     assert sub_text(env["GENERATION_FUNCTION_NAME"]) == names["generation"]
-    assert sub_text(env["PROGRESS_FUNCTION_NAME"]) == names["progress"]
     # DB_MAX_LIFETIME, when set, must stay below the proxy's idle timeout too.
     if "DB_MAX_LIFETIME" in env:
         assert float(env["DB_MAX_LIFETIME"]) < RESOURCES["DatabaseProxy"]["Properties"]["IdleClientTimeout"]
@@ -498,22 +487,21 @@ def test_video_outputs_and_only_them_notify_the_progress_function() -> None:
 
 def test_the_worker_writes_where_the_filter_and_policies_look() -> None:
     """The policies grant jobs/* and the notification filters jobs/...output.mp4: check against the code's
-    own key builders where it exposes them (genjobs.services.videos.output_prefix), else the documented
+    own key builders where it exposes them (genjobs.services.worker.videos.output_prefix), else the documented
     layout."""
     job_id = uuid.UUID("0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a")
     rules = _s3_event()["Filter"]["S3Key"]["Rules"]
-    videos = importlib.import_module("genjobs.services.videos")
+    videos = importlib.import_module("genjobs.services.worker.videos")
     output_prefix = getattr(videos, "output_prefix", None)
     prefix = output_prefix(job_id, "idle") if output_prefix else f"jobs/{job_id}/idle/"
     assert prefix.startswith("jobs/"), prefix
     # Bedrock writes <prefix><invocation id>/output.mp4 (plus manifest.json, generation-status.json)
     assert _matches(rules, f"{prefix}k3j4h5g6f7d8/output.mp4")
     assert not _matches(rules, f"{prefix}k3j4h5g6f7d8/manifest.json")
-    worker = (REPO_ROOT / "layers/shared/genjobs/services/worker.py").read_text(encoding="utf-8")
-    variation_keys = re.findall(r'f"(jobs/\{job_id\}/[^"]+)"', worker)
-    assert variation_keys, "the worker no longer writes variations under jobs/{job_id}/: update the template"
-    for template_key in variation_keys:
-        key = template_key.format(job_id=job_id, index=0)
+    variations = importlib.import_module("genjobs.services.worker.variations")
+    for index in range(4):
+        key = variations.variation_key(job_id, index)
+        assert key.startswith(f"jobs/{job_id}/"), key
         assert not _matches(rules, key), f"{key} would be taken for a video output"
 
 

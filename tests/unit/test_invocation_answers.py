@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from genjobs.invocation import handle_direct_invoke
+from genjobs.entry import Function
 from genjobs.services.worker import RunOutcome
 from pydantic import BaseModel, TypeAdapter
 
@@ -26,7 +26,7 @@ def test_dataclass_answers_are_json_serializable() -> None:
                 "at": datetime(2026, 11, 26, tzinfo=UTC), "cost": Decimal("1.44")}
 
     # When it answers a direct invoke
-    answer = handle_direct_invoke({"action": "run_job"}, TypeAdapter(Ping), dispatch)
+    answer = Function("test", actions=TypeAdapter(Ping), dispatch=dispatch).invoke_direct({"action": "run_job"})
 
     # Then the answer is plain JSON
     decoded = json.loads(json.dumps(answer))

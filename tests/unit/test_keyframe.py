@@ -7,8 +7,10 @@ import struct
 import zlib
 
 import pytest
-from genjobs.media.local import render_png
-from genjobs.services.keyframe import PNG_SIGNATURE, decode_png, fit_keyframe, frame_size, png_size
+from genjobs.media.keyframe import fit_keyframe, frame_size
+from genjobs.media.png import PNG_SIGNATURE, decode_png, png_size
+
+from local_runner.media import render_png
 
 COLOR_TYPE = {1: 0, 3: 2, 4: 6}
 

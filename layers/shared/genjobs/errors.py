@@ -21,7 +21,12 @@ class GenjobsError(Exception):
         self.details: dict[str, Any] = details or {}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "details": self.details}
+        return error_document(self.code, self.message, self.details)
+
+
+def error_document(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The inside of every error answer, HTTP (`{"error": ...}`) or direct invoke (`{"ok": false, "error": ...}`)."""
+    return {"code": code, "message": message, "details": details or {}}
 
 
 class ValidationFailed(GenjobsError):
@@ -79,6 +84,12 @@ class BudgetExceeded(GenjobsError):
     code = "BUDGET_EXCEEDED"
 
 
+class NoModelConfigured(GenjobsError):
+    """No enabled default model of the kind a job needs: an operator's configuration, not an outage."""
+
+    code = "NO_MODEL_CONFIGURED"
+
+
 class DatabaseUnavailable(GenjobsError):
     """The database cannot be reached (connect failed or the connection was lost)."""
 
@@ -96,3 +107,9 @@ class DatabaseTimeout(DatabaseUnavailable):
 
 class MigrationError(GenjobsError):
     code = "MIGRATION_ERROR"
+
+
+def validation_details(errors: Any) -> list[dict[str, Any]]:
+    """pydantic's (or powertools') validation errors as the `details.errors` of a VALIDATION_ERROR."""
+    return [{"location": [str(part) for part in err.get("loc", ())], "message": err.get("msg", "invalid value"),
+             "type": err.get("type")} for err in errors]

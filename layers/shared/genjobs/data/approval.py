@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
 from uuid import UUID
 
+from genjobs.data.answers import Outcome
 from genjobs.db import Database, Row
 
 
@@ -38,11 +38,10 @@ def list_variations(db: Database, merchant_id: str, persona_id: UUID, job_id: UU
     )
 
 
-def approve_variation(db: Database, *, merchant_id: str, persona_id: UUID, variation_id: UUID,
-                      now: datetime) -> dict[str, Any]:
-    """Every rule and write of an approval in one round trip (see sql/006_approval.sql)."""
-    result = db.fetch_value(
-        "SELECT genjobs_approve_variation(%s, %s, %s, %s)", (merchant_id, persona_id, variation_id, now)
-    )
-    assert isinstance(result, dict)
-    return result
+def approve_variation(db: Database, *, merchant_id: str, persona_id: UUID, variation_id: UUID, now: datetime,
+                      cooldown: timedelta) -> Outcome:
+    """Every rule and write of an approval in one round trip (genjobs_approve_variation_v2, sql/013)."""
+    return Outcome.model_validate(db.fetch_value(
+        "SELECT genjobs_approve_variation_v2(%s, %s, %s, %s, %s)",
+        (merchant_id, persona_id, variation_id, now, cooldown),
+    ))

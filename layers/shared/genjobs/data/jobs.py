@@ -1,19 +1,65 @@
-"""SQL for generation jobs: starting, claiming, recording outputs, completing, failing.
+"""SQL for generation jobs: their state changes (each a database function of sql/013, called here) and the
+reads of the job API (each one statement).
 
 Every worker write names the job's attempt and the status it expects (attempt fencing): a write from an
 attempt that is no longer current, or for a job that was canceled, matches no row and changes nothing.
+Every read filters on merchant_id: another merchant's job does not exist.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, LiteralString
 from uuid import UUID
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ConfigDict
 
-from genjobs.db import Database, Row
+from genjobs.data.answers import JobAnswer, Outcome, transitions_checked
+from genjobs.db import Database
+from genjobs.models.jobs import Job, JobEvent, JobProgress
+
+
+class Claim(BaseModel):
+    """A claimed job and what its worker needs: persona fields, template, model parameters and price."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: UUID
+    merchant_id: str
+    persona_id: UUID
+    job_type: str
+    attempt: int
+    retry_count: int
+    variation_count: int | None = None
+    states_requested: list[str] = []
+    prompt_variables: dict[str, str] = {}
+    model_id: str
+    persona_name: str | None = None
+    persona_description: str | None = None
+    persona_product_name: str | None = None
+    persona_character_type: str | None = None
+    template_text: str | None = None
+    template_defaults: dict[str, str] | None = None
+    unit_price_usd: Decimal = Decimal(0)
+    model_parameters: dict[str, Any] = {}
+    video_seconds: Decimal
+    persona_image_key: str | None = None
+
+    def persona_fields(self) -> dict[str, str | None]:
+        return {"name": self.persona_name, "description": self.persona_description,
+                "product_name": self.persona_product_name, "character_type": self.persona_character_type}
+
+
+def _answer(db: Database, job_id: UUID, query: LiteralString, params: Sequence[Any]) -> JobAnswer:
+    with transitions_checked(job_id):
+        return JobAnswer.model_validate(db.fetch_value(query, params))
+
+
+# -- state changes ---------------------------------------------------------------------------------------
 
 
 def start_job(
@@ -33,192 +79,72 @@ def start_job(
     max_retries: int,
     builtin_variables: list[str],
     builtin_defaults: dict[str, str],
-) -> dict[str, Any]:
-    """All checks and the insert in one round trip (see sql/005_start_job_function.sql)."""
-    result = db.fetch_value(
-        "SELECT genjobs_start_job(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+) -> Outcome:
+    """Every check of a start and the insert, in one round trip (genjobs_start_job_v2)."""
+    return Outcome.model_validate(db.fetch_value(
+        "SELECT genjobs_start_job_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (merchant_id, persona_id, job_type, variation_count, states, Jsonb(prompt_variables), idempotency_key,
          request_hash, default_hourly_limit, cooldown, now, max_retries, builtin_variables,
          Jsonb(builtin_defaults)),
-    )
-    assert isinstance(result, dict)
-    return result
+    ))
 
 
-def claim_job(db: Database, job_id: UUID, now: datetime, lease: timedelta) -> Row | None:
-    """queued -> processing with a new attempt and a lease; None when the job is not claimable
-    (already claimed by a duplicate invoke, finished, canceled, or waiting out a retry backoff)."""
-    return db.fetch_one(
-        """
-        WITH claimed AS (
-            UPDATE generation_jobs
-               SET status = 'processing', attempt = attempt + 1, lease_expires_at = %(now)s + %(lease)s,
-                   current_step = 'starting', dispatched_at = coalesce(dispatched_at, %(now)s)
-             WHERE id = %(job_id)s AND status = 'queued' AND available_at <= %(now)s
-            RETURNING *
-        )
-        SELECT c.*, p.name AS persona_name, p.description AS persona_description,
-               p.product_name AS persona_product_name, p.character_type AS persona_character_type,
-               p.image_url AS persona_image_url,
-               t.template AS template_text, t.variable_defaults AS template_defaults,
-               m.unit_price_usd, m.pricing_unit, m.default_parameters AS model_parameters,
-               -- the approved image's stored file: state videos start from it
-               ao.s3_bucket AS persona_image_bucket, ao.s3_key AS persona_image_key,
-               ao.content_type AS persona_image_content_type
-          FROM claimed c
-          JOIN personas p ON p.id = c.persona_id
-          LEFT JOIN prompt_templates t ON t.id = c.prompt_template_id
-          LEFT JOIN model_configurations m ON m.model_id = c.model_id
-          LEFT JOIN character_variations av ON av.id = p.approved_variation_id
-          LEFT JOIN media_outputs ao ON ao.id = av.media_output_id
-        """,
-        {"job_id": job_id, "now": now, "lease": lease},
-    )
+def claim_job(db: Database, job_id: UUID, now: datetime, lease: timedelta) -> Claim | None:
+    """queued -> processing with a new attempt and a lease; None when the job is not claimable."""
+    claim = db.fetch_value("SELECT genjobs_claim_job_v1(%s, %s, %s)", (job_id, now, lease))
+    return None if claim is None else Claim.model_validate(claim)
 
 
 def record_variation(
-    db: Database,
-    *,
-    job_id: UUID,
-    attempt: int,
-    index: int,
-    seed: int,
-    bucket: str,
-    key: str,
-    url: str,
-    content_type: str,
-    size_bytes: int,
-    width: int,
-    height: int,
-    progress: int,
-    step: str,
-    lease_until: datetime,
-    prompt: str,
+    db: Database, *, job_id: UUID, attempt: int, index: int, seed: int, bucket: str, key: str, url: str,
+    content_type: str, size_bytes: int, width: int, height: int, progress: int, step: str,
+    lease_until: datetime, prompt: str,
 ) -> bool:
-    """Store one generated image (media output + variation), move progress on and extend the lease, in
-    one statement. False when the attempt is stale or the job is no longer processing."""
-    row = db.fetch_one(
-        """
-        WITH job AS (
-            UPDATE generation_jobs
-               SET progress = greatest(progress, %(progress)s), current_step = %(step)s,
-                   lease_expires_at = %(lease_until)s, prompt = coalesce(prompt, %(prompt)s)
-             WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'processing'
-            RETURNING id, merchant_id, persona_id
-        ), media AS (
-            INSERT INTO media_outputs (job_id, merchant_id, kind, s3_bucket, s3_key, url, content_type,
-                                       size_bytes, width, height)
-            SELECT id, merchant_id, 'image', %(bucket)s, %(key)s, %(url)s, %(content_type)s, %(size)s,
-                   %(width)s, %(height)s
-              FROM job
-            ON CONFLICT (s3_bucket, s3_key) DO UPDATE
-               SET size_bytes = EXCLUDED.size_bytes, url = EXCLUDED.url
-            RETURNING id
-        ), variation AS (
-            INSERT INTO character_variations (job_id, persona_id, merchant_id, variation_index, seed,
-                                              media_output_id, image_url)
-            SELECT job.id, job.persona_id, job.merchant_id, %(index)s, %(seed)s, media.id, %(url)s
-              FROM job, media
-            ON CONFLICT (job_id, variation_index) DO UPDATE
-               SET seed = EXCLUDED.seed, media_output_id = EXCLUDED.media_output_id,
-                   image_url = EXCLUDED.image_url
-            RETURNING id
-        )
-        SELECT count(*) AS recorded FROM variation
-        """,
-        {"job_id": job_id, "attempt": attempt, "index": index, "seed": seed, "bucket": bucket, "key": key,
-         "url": url, "content_type": content_type, "size": size_bytes, "width": width, "height": height,
-         "progress": progress, "step": step, "lease_until": lease_until, "prompt": prompt},
-    )
-    return bool(row and row["recorded"])
+    """Store one generated image and move the job on; False when the attempt is stale or not processing."""
+    return bool(db.fetch_value(
+        "SELECT genjobs_record_variation_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (job_id, attempt, index, seed, bucket, key, url, content_type, size_bytes, width, height, progress, step,
+         lease_until, prompt),
+    ))
 
 
-def complete_variations_job(
-    db: Database,
-    *,
-    job_id: UUID,
-    attempt: int,
-    now: datetime,
-    quantity: int,
-    unit_price: Decimal,
-) -> Row | None:
-    """Complete the job, hand the persona its variations and charge the ledger exactly once — one
-    statement. Returns the completed job row (with `charged`), or None for a stale attempt."""
-    cost = unit_price * quantity
-    return db.fetch_one(
-        """
-        WITH job AS (
-            UPDATE generation_jobs j
-               SET status = 'completed', progress = 100, current_step = 'completed', cost_usd = %(cost)s,
-                   variation_urls = coalesce((SELECT array_agg(v.image_url ORDER BY v.variation_index)
-                                                FROM character_variations v WHERE v.job_id = j.id), '{}')
-             WHERE j.id = %(job_id)s AND j.attempt = %(attempt)s AND j.status = 'processing'
-            RETURNING j.*
-        ), persona AS (
-            UPDATE personas p
-               SET status = CASE WHEN p.status IN ('draft', 'generating') THEN 'pending_approval' ELSE p.status END,
-                   last_variations_completed_at = %(now)s,
-                   generation_metadata = p.generation_metadata
-                       || jsonb_build_object('last_variations_job_id', job.id)
-              FROM job
-             WHERE p.id = job.persona_id
-            RETURNING p.id
-        ), ledger AS (
-            INSERT INTO usage_ledger (merchant_id, job_id, usage_key, billing_period, model_id, quantity,
-                                      unit_price_usd, amount_usd)
-            SELECT merchant_id, id, 'job:' || id, date_trunc('month', %(now)s AT TIME ZONE 'UTC')::date,
-                   model_id, %(quantity)s, %(unit_price)s, %(cost)s
-              FROM job
-            ON CONFLICT (merchant_id, usage_key) DO NOTHING
-            RETURNING id
-        )
-        SELECT job.*, (SELECT count(*) FROM ledger) AS charged, (SELECT count(*) FROM persona) AS persona_updated
-          FROM job
-        """,
-        {"job_id": job_id, "attempt": attempt, "now": now, "quantity": quantity, "unit_price": unit_price,
-         "cost": cost},
-    )
+def record_state(
+    db: Database, *, job_id: UUID, merchant_id: str | None, attempt: int | None, running: Sequence[str],
+    state: str, url: str | None, bucket: str | None = None, key: str | None = None, size_bytes: int | None = None,
+    complete_when_done: bool, now: datetime,
+) -> JobAnswer:
+    """One state of a state-videos job (genjobs_record_state_v1): from an S3 notification or a command."""
+    return _answer(db, job_id, "SELECT genjobs_record_state_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                   (job_id, merchant_id, attempt, list(running), state, url, bucket, key, size_bytes,
+                    complete_when_done, now))
 
 
-def fail_or_retry_job(
-    db: Database,
-    *,
-    job_id: UUID,
-    attempt: int,
-    retryable: bool,
-    error_code: str,
-    error_message: str,
-    retry_at: datetime,
-    expected_status: tuple[str, ...] = ("processing", "generating_videos"),
-) -> Row | None:
-    """A failed attempt: back to `queued` with retry_count + 1 and a backoff when the error is retryable
-    and retries remain; otherwise `failed` with the error. One statement; None for a stale attempt."""
-    return db.fetch_one(
-        """
-        WITH job AS (
-            UPDATE generation_jobs
-               SET status = CASE WHEN %(retryable)s AND retry_count < max_retries THEN 'queued' ELSE 'failed' END,
-                   retry_count = retry_count + CASE WHEN %(retryable)s AND retry_count < max_retries
-                                                    THEN 1 ELSE 0 END,
-                   available_at = %(retry_at)s,
-                   lease_expires_at = NULL,
-                   error_code = %(code)s,
-                   error_message = %(message)s,
-                   current_step = CASE WHEN %(retryable)s AND retry_count < max_retries
-                                       THEN 'waiting_to_retry' ELSE 'failed' END
-             WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = ANY(%(expected)s)
-            RETURNING *
-        ), persona AS (
-            UPDATE personas p SET status = 'draft'
-              FROM job
-             WHERE p.id = job.persona_id AND job.status = 'failed' AND p.status = 'generating'
-            RETURNING p.id
-        )
-        SELECT job.*, (SELECT count(*) FROM persona) AS persona_reset FROM job
-        """,
-        {"job_id": job_id, "attempt": attempt, "retryable": retryable, "code": error_code,
-         "message": error_message[:2000], "retry_at": retry_at, "expected": list(expected_status)},
-    )
+def report_progress(db: Database, *, job_id: UUID, merchant_id: str | None, attempt: int | None,
+                    step: str | None, progress: int | None) -> JobAnswer:
+    return _answer(db, job_id, "SELECT genjobs_report_progress_v1(%s, %s, %s, %s, %s)",
+                   (job_id, merchant_id, attempt, step, progress))
+
+
+def complete_job(db: Database, *, job_id: UUID, merchant_id: str | None = None, attempt: int | None = None,
+                 expected: Sequence[str] | None = None, cost_usd: Decimal | None = None,
+                 now: datetime) -> JobAnswer:
+    """Complete the job, charge it once (genjobs_complete_job_v1)."""
+    return _answer(db, job_id, "SELECT genjobs_complete_job_v1(%s, %s, %s, %s, %s, %s)",
+                   (job_id, merchant_id, attempt, None if expected is None else list(expected), cost_usd, now))
+
+
+def fail_job(db: Database, *, job_id: UUID, merchant_id: str | None = None, attempt: int | None = None,
+             expected: Sequence[str] | None = None, retryable: bool, error_code: str, error_message: str,
+             retry_at: datetime | None) -> JobAnswer:
+    """A failed attempt: retried with backoff while retries remain and the error allows, else failed
+    (genjobs_fail_job_v1)."""
+    return _answer(db, job_id, "SELECT genjobs_fail_job_v1(%s, %s, %s, %s, %s, %s, %s, %s)",
+                   (job_id, merchant_id, attempt, None if expected is None else list(expected), retryable,
+                    error_code, error_message, retry_at))
+
+
+def cancel_job(db: Database, *, merchant_id: str, job_id: UUID) -> JobAnswer:
+    return _answer(db, job_id, "SELECT genjobs_cancel_job_v1(%s, %s)", (job_id, merchant_id))
 
 
 def mark_dispatch_failed(db: Database, job_id: UUID, message: str) -> None:
@@ -230,5 +156,116 @@ def mark_dispatch_failed(db: Database, job_id: UUID, message: str) -> None:
     )
 
 
-def find_job(db: Database, merchant_id: str, job_id: UUID) -> Row | None:
-    return db.fetch_one("SELECT * FROM generation_jobs WHERE id = %s AND merchant_id = %s", (job_id, merchant_id))
+# -- reads -----------------------------------------------------------------------------------------------
+
+# The columns the API shows (genjobs.models.jobs.Job); prompt, metadata and request hashes stay inside.
+JOB_COLUMNS: tuple[LiteralString, ...] = (
+    "id", "merchant_id", "persona_id", "job_type", "status", "current_step", "progress", "variation_count",
+    "states_requested", "states_generated", "variation_urls", "cost_usd", "estimated_cost_usd", "model_id",
+    "error_code", "error_message", "retry_count", "max_retries", "attempt", "created_at", "started_at",
+    "completed_at", "updated_at", "version",
+)
+# Filters GET /jobs accepts: the only names that can reach the SQL text.
+LIST_FILTERS = ("status", "persona_id", "job_type")
+
+# Built once: composing 25 identifiers on every long-poll tick costs more than the read itself.
+_FIND_JOB: LiteralString = (
+    "SELECT " + ", ".join(JOB_COLUMNS) + " FROM generation_jobs WHERE id = %(job_id)s AND merchant_id = %(merchant_id)s"
+)
+_PAGE_COLUMNS = sql.SQL(", ").join(sql.Identifier("j", c) for c in JOB_COLUMNS)
+
+
+def find_job(db: Database, merchant_id: str, job_id: UUID) -> Job | None:
+    """One indexed single-row read (the primary key): what each long-poll tick costs."""
+    return db.fetch_one(_FIND_JOB, {"job_id": job_id, "merchant_id": merchant_id}, row=Job)
+
+
+def read_progress(db: Database, *, job_id: UUID, merchant_id: str | None) -> JobProgress | None:
+    return db.fetch_one(
+        "SELECT id, merchant_id, persona_id, job_type, status, current_step, progress, states_requested, "
+        "states_generated, attempt, version, updated_at FROM generation_jobs "
+        "WHERE id = %(job_id)s AND (%(merchant_id)s::text IS NULL OR merchant_id = %(merchant_id)s::text)",
+        {"job_id": job_id, "merchant_id": merchant_id}, row=JobProgress,
+    )
+
+
+def list_jobs(
+    db: Database,
+    merchant_id: str,
+    *,
+    filters: Mapping[str, Any],
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> tuple[bool, list[Job]]:
+    """Jobs newest first (created_at DESC, id DESC) on generation_jobs_merchant_created_idx, after a keyset
+    position. Returns (persona_known, jobs): persona_known is False when a persona_id filter names a
+    persona that is not this merchant's (the caller answers 404), in the same statement."""
+    unknown = set(filters) - set(LIST_FILTERS)
+    if unknown:
+        raise ValueError(f"unsupported job filters: {sorted(unknown)}")
+    params: dict[str, Any] = {"merchant_id": merchant_id, "limit": limit, "persona_id": filters.get("persona_id")}
+    conditions: list[sql.Composable] = [sql.SQL("j.merchant_id = %(merchant_id)s")]
+    for name in LIST_FILTERS:
+        if filters.get(name) is not None:
+            conditions.append(sql.SQL("{} = {}").format(sql.Identifier("j", name), sql.Placeholder(name)))
+            params[name] = filters[name]
+    if after is not None:
+        conditions.append(sql.SQL("(j.created_at, j.id) < (%(after_created_at)s, %(after_id)s)"))
+        params["after_created_at"], params["after_id"] = after
+    query = sql.SQL(
+        """
+        WITH persona_check AS (
+            SELECT %(persona_id)s::uuid IS NULL
+                   OR EXISTS (SELECT 1 FROM personas p
+                               WHERE p.id = %(persona_id)s::uuid AND p.merchant_id = %(merchant_id)s)
+                   AS persona_known
+        ), page AS (
+            SELECT {columns} FROM generation_jobs j
+             WHERE {conditions}
+             ORDER BY j.created_at DESC, j.id DESC
+             LIMIT %(limit)s
+        )
+        SELECT c.persona_known, page.*
+          FROM persona_check c LEFT JOIN page ON c.persona_known
+         ORDER BY page.created_at DESC, page.id DESC
+        """
+    ).format(columns=_PAGE_COLUMNS, conditions=sql.SQL(" AND ").join(conditions))
+    rows = db.fetch_all(query, params)
+    persona_known = bool(rows and rows[0]["persona_known"])
+    return persona_known, [Job.model_validate(row) for row in rows if row["id"] is not None]
+
+
+def job_timeline(db: Database, merchant_id: str, job_id: UUID, *, after: int, limit: int) -> list[JobEvent] | None:
+    """The job's timeline events with id > after, oldest first; None when the job is not this merchant's.
+    A job archived by the retention sweep has its timeline in job_archives.events: read from there."""
+    rows = db.fetch_all(
+        """
+        WITH job AS (
+            SELECT id FROM generation_jobs WHERE id = %(job_id)s AND merchant_id = %(merchant_id)s
+        )
+        SELECT job.id AS job_id, e.*
+          FROM job
+          LEFT JOIN LATERAL (
+              SELECT * FROM (
+                  SELECT ev.id AS event_id, ev.event_type, ev.status, ev.current_step, ev.progress, ev.attempt,
+                         ev.details, ev.created_at
+                    FROM job_events ev
+                   WHERE ev.job_id = job.id AND ev.id > %(after)s
+                  UNION ALL
+                  SELECT (a.e ->> 'id')::bigint, a.e ->> 'event_type', a.e ->> 'status', a.e ->> 'current_step',
+                         (a.e ->> 'progress')::smallint, (a.e ->> 'attempt')::integer, a.e -> 'details',
+                         (a.e ->> 'created_at')::timestamptz
+                    FROM job_archives ja, jsonb_array_elements(ja.events) AS a(e)
+                   WHERE ja.job_id = job.id AND (a.e ->> 'id')::bigint > %(after)s
+              ) merged
+               ORDER BY event_id
+               LIMIT %(limit)s
+          ) e ON true
+         ORDER BY e.event_id
+        """,
+        {"job_id": job_id, "merchant_id": merchant_id, "after": after, "limit": limit},
+    )
+    if not rows:
+        return None
+    return [JobEvent.model_validate(row) for row in rows if row["event_id"] is not None]
+

@@ -10,43 +10,9 @@ from genjobs.db import Database, Row
 
 def rescue_expired_leases(db: Database, *, now: datetime, batch: int) -> list[Row]:
     """Jobs whose worker stopped renewing its lease: back to `queued` (a new attempt will claim them, and
-    the old attempt's writes are refused) while retries remain, otherwise `failed` with TIMED_OUT."""
-    return db.fetch_all(
-        """
-        WITH expired AS (
-            SELECT id FROM generation_jobs
-             WHERE status IN ('processing', 'generating_videos') AND lease_expires_at < %(now)s
-             ORDER BY lease_expires_at
-             LIMIT %(batch)s
-             FOR UPDATE SKIP LOCKED
-        ), rescued AS (
-            UPDATE generation_jobs j
-               SET status = CASE WHEN j.retry_count < j.max_retries THEN 'queued' ELSE 'failed' END,
-                   retry_count = j.retry_count + CASE WHEN j.retry_count < j.max_retries THEN 1 ELSE 0 END,
-                   error_code = CASE WHEN j.retry_count < j.max_retries THEN j.error_code ELSE 'TIMED_OUT' END,
-                   error_message = CASE WHEN j.retry_count < j.max_retries THEN j.error_message
-                                        ELSE 'The job did not finish within its lease after '
-                                             || (j.max_retries + 1) || ' attempts.' END,
-                   current_step = CASE WHEN j.retry_count < j.max_retries THEN 'rescued' ELSE 'timed_out' END,
-                   available_at = %(now)s,
-                   lease_expires_at = NULL,
-                   -- the sweep re-invokes the worker itself right after this statement
-                   last_dispatch_at = CASE WHEN j.retry_count < j.max_retries THEN %(now)s
-                                           ELSE j.last_dispatch_at END,
-                   dispatch_count = j.dispatch_count + CASE WHEN j.retry_count < j.max_retries THEN 1 ELSE 0 END
-              FROM expired
-             WHERE j.id = expired.id
-            RETURNING j.id, j.status, j.attempt, j.persona_id, j.retry_count
-        ), persona AS (
-            UPDATE personas p SET status = 'draft'
-              FROM rescued r
-             WHERE p.id = r.persona_id AND r.status = 'failed' AND p.status = 'generating'
-            RETURNING p.id
-        )
-        SELECT id, status, attempt, retry_count FROM rescued
-        """,
-        {"now": now, "batch": batch},
-    )
+    the old attempt's writes are refused) while retries remain, otherwise `failed` with TIMED_OUT
+    (genjobs_rescue_jobs_v1)."""
+    return db.fetch_all("SELECT id, status, attempt, retry_count FROM genjobs_rescue_jobs_v1(%s, %s)", (now, batch))
 
 
 def claim_dispatches(db: Database, *, now: datetime, lost_after: timedelta, batch: int) -> list[Row]:

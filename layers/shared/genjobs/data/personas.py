@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from genjobs.db import Database, Row
+from genjobs.models.personas import Persona
 
 _PERSONA_COLUMNS = """id, merchant_id, name, description, product_name, character_type, status,
-    approved_variation_id, image_url, video_states, generation_metadata, last_variations_completed_at,
-    version, created_at, updated_at"""
+    approved_variation_id, image_url, video_states, generation_metadata, version, created_at, updated_at"""
 
 
-def insert_persona(db: Database, merchant_id: str, fields: dict[str, Any]) -> Row:
+def insert_persona(db: Database, merchant_id: str, fields: dict[str, Any]) -> Persona:
     """Create a persona, provisioning the merchant in the same statement."""
     row = db.fetch_one(
         f"""
@@ -27,16 +27,19 @@ def insert_persona(db: Database, merchant_id: str, fields: dict[str, Any]) -> Ro
         RETURNING {_PERSONA_COLUMNS}
         """,
         {**fields, "merchant_id": merchant_id, "metadata": Jsonb({})},
+        row=Persona,
     )
     assert row is not None
     return row
 
 
-def find_persona(db: Database, merchant_id: str, persona_id: UUID) -> Row | None:
+def find_persona(db: Database, merchant_id: str, persona_id: UUID, *, cooldown: timedelta,
+                 now: datetime) -> Persona | None:
     return db.fetch_one(
-        f"SELECT {_PERSONA_COLUMNS} FROM personas "
-        "WHERE id = %s AND merchant_id = %s AND deleted_at IS NULL",
-        (persona_id, merchant_id),
+        f"SELECT {_PERSONA_COLUMNS}, "
+        "genjobs_regeneration_available_at_v1(last_variations_completed_at, %s, %s) AS regeneration_available_at "
+        "FROM personas WHERE id = %s AND merchant_id = %s AND deleted_at IS NULL",
+        (cooldown, now, persona_id, merchant_id), row=Persona,
     )
 
 

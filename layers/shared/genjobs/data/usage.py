@@ -1,4 +1,5 @@
-"""SQL for usage, limits and the cost ledger."""
+"""SQL for usage, limits and the cost ledger. The sliding hour, the cooldown and the billing month are the
+database's functions (sql/013), the same ones a start checks."""
 
 from __future__ import annotations
 
@@ -7,72 +8,69 @@ from decimal import Decimal
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel
 
-from genjobs.db import Database, Row
+from genjobs.db import Database
 
 
-def read_usage(db: Database, merchant_id: str, default_hourly_limit: int, now: datetime) -> Row:
-    """Window counts, costs and budget in one statement (provisions the merchant on first use)."""
+class UsageRow(BaseModel):
+    hourly_limit: int
+    used: int
+    frees_at: datetime | None
+    monthly_budget_usd: Decimal | None
+    cost_today: Decimal
+    cost_month: Decimal
+
+
+class WindowRow(BaseModel):
+    hourly_limit: int
+    used: int
+    frees_at: datetime | None
+
+
+class CooldownRow(BaseModel):
+    available_at: datetime | None
+
+
+def read_usage(db: Database, merchant_id: str, default_hourly_limit: int, now: datetime) -> UsageRow:
+    """The window, costs and budget in one statement (provisions the merchant on first use)."""
     row = db.fetch_one(
         """
         WITH provisioned AS (
             INSERT INTO merchants (id) VALUES (%(merchant_id)s) ON CONFLICT (id) DO NOTHING
-        ), merchant AS (
-            SELECT coalesce((SELECT hourly_generation_limit FROM merchants WHERE id = %(merchant_id)s),
-                            %(default_limit)s) AS hourly_limit,
-                   (SELECT monthly_budget_usd FROM merchants WHERE id = %(merchant_id)s) AS monthly_budget_usd
-        ), win AS (
-            SELECT created_at FROM generation_jobs
-             WHERE merchant_id = %(merchant_id)s AND created_at > %(now)s - interval '1 hour'
         )
-        SELECT (SELECT count(*) FROM win) AS used,
-               (SELECT min(created_at) FROM win) AS oldest_in_window,
-               (SELECT created_at FROM win ORDER BY created_at
-                 OFFSET greatest((SELECT count(*) FROM win) - (SELECT hourly_limit FROM merchant), 0)
-                 LIMIT 1) AS frees_next_slot_from,
-               merchant.hourly_limit, merchant.monthly_budget_usd,
+        SELECT w.hourly_limit, w.used, w.frees_at,
+               (SELECT monthly_budget_usd FROM merchants WHERE id = %(merchant_id)s) AS monthly_budget_usd,
                (SELECT coalesce(sum(amount_usd), 0) FROM usage_ledger
                  WHERE merchant_id = %(merchant_id)s
                    AND created_at >= date_trunc('day', %(now)s AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS cost_today,
                (SELECT coalesce(sum(amount_usd), 0) FROM usage_ledger
                  WHERE merchant_id = %(merchant_id)s
-                   AND billing_period = date_trunc('month', %(now)s AT TIME ZONE 'UTC')::date) AS cost_month
-          FROM merchant
+                   AND billing_period = genjobs_billing_period_v1(%(now)s)) AS cost_month
+          FROM genjobs_rate_window_v1(%(merchant_id)s, %(default_limit)s, %(now)s) AS w
         """,
         {"merchant_id": merchant_id, "default_limit": default_hourly_limit, "now": now},
+        row=UsageRow,
     )
     assert row is not None
     return row
 
 
-def read_window(db: Database, merchant_id: str, default_hourly_limit: int, now: datetime) -> Row:
+def read_window(db: Database, merchant_id: str, default_hourly_limit: int, now: datetime) -> WindowRow:
     """The sliding hour alone (the rate-limit check): no cost sums, no provisioning."""
-    row = db.fetch_one(
-        """
-        WITH merchant AS (
-            SELECT coalesce((SELECT hourly_generation_limit FROM merchants WHERE id = %(merchant_id)s),
-                            %(default_limit)s) AS hourly_limit
-        ), win AS (
-            SELECT created_at FROM generation_jobs
-             WHERE merchant_id = %(merchant_id)s AND created_at > %(now)s - interval '1 hour'
-        )
-        SELECT (SELECT count(*) FROM win) AS used, merchant.hourly_limit,
-               (SELECT created_at FROM win ORDER BY created_at
-                 OFFSET greatest((SELECT count(*) FROM win) - merchant.hourly_limit, 0)
-                 LIMIT 1) AS frees_next_slot_from
-          FROM merchant
-        """,
-        {"merchant_id": merchant_id, "default_limit": default_hourly_limit, "now": now},
-    )
+    row = db.fetch_one("SELECT hourly_limit, used, frees_at FROM genjobs_rate_window_v1(%s, %s, %s)",
+                       (merchant_id, default_hourly_limit, now), row=WindowRow)
     assert row is not None
     return row
 
 
-def read_cooldown(db: Database, merchant_id: str, persona_id: UUID) -> Row | None:
+def read_cooldown(db: Database, merchant_id: str, persona_id: UUID, *, cooldown: timedelta,
+                  now: datetime) -> CooldownRow | None:
+    """When the persona may generate variations again (null: now); None when it is not this merchant's."""
     return db.fetch_one(
-        "SELECT last_variations_completed_at FROM personas "
-        "WHERE id = %s AND merchant_id = %s AND deleted_at IS NULL",
-        (persona_id, merchant_id),
+        "SELECT genjobs_regeneration_available_at_v1(last_variations_completed_at, %s, %s) AS available_at "
+        "FROM personas WHERE id = %s AND merchant_id = %s AND deleted_at IS NULL",
+        (cooldown, now, persona_id, merchant_id), row=CooldownRow,
     )
 
 
@@ -99,7 +97,7 @@ def insert_usage(
                                       unit_price_usd, amount_usd, details, created_at)
             SELECT %(merchant_id)s,
                    (SELECT id FROM generation_jobs WHERE id = %(job_id)s AND merchant_id = %(merchant_id)s),
-                   %(usage_key)s, date_trunc('month', %(now)s AT TIME ZONE 'UTC')::date, %(model_id)s,
+                   %(usage_key)s, genjobs_billing_period_v1(%(now)s), %(model_id)s,
                    %(quantity)s, %(unit_price)s, %(amount)s, %(details)s, %(now)s
             ON CONFLICT (merchant_id, usage_key) DO NOTHING
             RETURNING id
@@ -111,6 +109,3 @@ def insert_usage(
          "now": now},
     )
     return bool(inserted)
-
-
-WINDOW = timedelta(hours=1)

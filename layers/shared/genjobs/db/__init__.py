@@ -1,17 +1,9 @@
-"""Database access for the genjobs layer: pool, settings, query helpers, migrations."""
+"""Database access for the genjobs layer: the pool with its query helpers, statement instrumentation,
+migrations. SQL itself lives in `genjobs.data`."""
 
 from genjobs.db.database import Database, PooledConnection, Row, Session
-from genjobs.db.default import (
-    database_from_env,
-    execute,
-    fetch_all,
-    fetch_one,
-    get_database,
-    set_database,
-    transaction,
-)
 from genjobs.db.instrumentation import StatementRecorder, record_statements
-from genjobs.db.settings import DatabaseSettings
+from genjobs.settings import DatabaseSettings
 
 __all__ = [
     "Database",
@@ -20,12 +12,5 @@ __all__ = [
     "Row",
     "Session",
     "StatementRecorder",
-    "database_from_env",
-    "execute",
-    "fetch_all",
-    "fetch_one",
-    "get_database",
     "record_statements",
-    "set_database",
-    "transaction",
 ]

@@ -24,7 +24,7 @@ import logging
 import math
 import select
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from time import monotonic
 from typing import Any, TypeVar, overload
@@ -36,9 +36,10 @@ from psycopg.abc import QueryNoTemplate as Query
 from psycopg.rows import RowFactory, class_row, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from genjobs.db.credentials import CredentialProvider, credentials_for
 from genjobs.db.instrumentation import InstrumentedCursor, instrumentation
-from genjobs.db.settings import CredentialProvider, DatabaseSettings
 from genjobs.errors import DatabaseTimeout, DatabaseUnavailable
+from genjobs.settings import DatabaseSettings
 
 logger = logging.getLogger("genjobs.db")
 
@@ -109,13 +110,11 @@ class Session:
             cur.execute(query, params)
             return cur.rowcount
 
-    def execute_many(self, query: Query, params_seq: Sequence[Params]) -> None:
-        with self.conn.cursor() as cur:
-            cur.executemany(query, params_seq)
-
 
 class Database:
-    """A lazily opened connection pool plus query helpers; one per process (see `get_database`)."""
+    """A lazily opened connection pool plus query helpers; one per process (see `genjobs.dependencies`).
+
+    `credentials` defaults to the provider for the settings' auth mode (IAM token, secret, password)."""
 
     def __init__(
         self,
@@ -124,8 +123,9 @@ class Database:
         credentials: CredentialProvider | None = None,
         name: str = "genjobs",
     ) -> None:
+        settings.check()
         self.settings = settings
-        self._credentials = credentials
+        self._credentials = credentials if credentials is not None else credentials_for(settings)
         self._name = name
         self._pool: ConnectionPool[PooledConnection] | None = None
         self._lock = threading.Lock()
@@ -263,5 +263,3 @@ class Database:
         with self.connection() as conn:
             return Session(conn).execute(query, params)
 
-
-DatabaseFactory = Callable[[], Database]

@@ -1,1 +1,1 @@
-"""Media providers: Bedrock for AWS, a deterministic local one for development."""
+"""Media handling inside the layer: the PNG codec and the keyframes videos start from."""

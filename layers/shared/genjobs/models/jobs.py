@@ -1,19 +1,24 @@
-"""Jobs as the API shows them."""
+"""Jobs as the API shows them: one job, a page of jobs, the timeline, a job's progress."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 JobStatus = Literal["queued", "processing", "generating_videos", "completed", "failed", "canceled"]
 JobType = Literal["character_variations", "state_videos"]
 ACTIVE_STATUSES: tuple[JobStatus, ...] = ("queued", "processing", "generating_videos")
+RUNNING_STATUSES: tuple[JobStatus, ...] = ("processing", "generating_videos")
 TERMINAL_STATUSES: tuple[JobStatus, ...] = ("completed", "failed", "canceled")
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+MAX_WAIT_SECONDS = 20
+MAX_TIMELINE_PAGE = 500
 
 
 class JobError(BaseModel):
@@ -21,11 +26,13 @@ class JobError(BaseModel):
     message: str | None = None
 
 
-def _money(value: Any) -> float:
-    return float(Decimal(str(value))) if value is not None else 0.0
-
-
 class Job(BaseModel):
+    """A generation job: its status, step, progress, outputs, cost and error."""
+
+    # Validated straight from its row: `error_code`/`error_message` become `error` (see _from_row).
+
+    model_config = ConfigDict(extra="ignore")
+
     id: UUID
     persona_id: UUID
     job_type: JobType
@@ -50,34 +57,73 @@ class Job(BaseModel):
     updated_at: datetime
     version: int
 
+    @model_validator(mode="before")
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Job:
-        error = None
-        if row.get("error_code"):
-            error = JobError(code=row["error_code"], message=row.get("error_message"))
-        states_requested = list(row.get("states_requested") or [])
-        return cls(
-            id=row["id"],
-            persona_id=row["persona_id"],
-            job_type=row["job_type"],
-            status=row["status"],
-            current_step=row.get("current_step"),
-            progress=row["progress"],
-            variation_count=row.get("variation_count"),
-            states_requested=states_requested,
-            states_generated=list(row.get("states_generated") or []),
-            total_states=len(states_requested),
-            variation_urls=list(row.get("variation_urls") or []),
-            cost_usd=_money(row.get("cost_usd")),
-            estimated_cost_usd=_money(row.get("estimated_cost_usd")),
-            model_id=row.get("model_id"),
-            error=error,
-            retry_count=row.get("retry_count", 0),
-            max_retries=row.get("max_retries", 0),
-            attempt=row.get("attempt", 0),
-            created_at=row["created_at"],
-            started_at=row.get("started_at"),
-            completed_at=row.get("completed_at"),
-            updated_at=row["updated_at"],
-            version=row["version"],
-        )
+    def _from_row(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "error_code" in data:
+            data = dict(data)
+            code, message = data.pop("error_code"), data.pop("error_message", None)
+            data["error"] = {"code": code, "message": message} if code else None
+            data["total_states"] = len(data.get("states_requested") or [])
+            for money in ("cost_usd", "estimated_cost_usd"):
+                if isinstance(data.get(money), Decimal):
+                    data[money] = float(data[money])
+        return data
+
+    @field_validator("states_requested", "states_generated", "variation_urls", mode="before")
+    @classmethod
+    def _no_nulls(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class JobPage(BaseModel):
+    """One page of `GET /jobs`: newest first; `next_cursor` is null on the last page."""
+
+    items: list[Job]
+    next_cursor: str | None = None
+
+
+class JobEvent(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    id: int = Field(validation_alias="event_id")
+    event_type: str
+    status: str | None = None
+    current_step: str | None = None
+    progress: int | None = None
+    attempt: int | None = None
+    details: dict[str, Any] = {}
+    created_at: datetime
+
+    @field_validator("details", mode="before")
+    @classmethod
+    def _no_null(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class JobTimeline(BaseModel):
+    """`GET /jobs/{job_id}/events`: the job's timeline, oldest first; `next_after` pages on."""
+
+    job_id: UUID
+    items: list[JobEvent]
+    next_after: int | None = None
+
+
+class JobProgress(BaseModel):
+    """What the progress commands answer: the job's progress after the command."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    job_id: UUID = Field(validation_alias="id")
+    merchant_id: str
+    persona_id: UUID
+    job_type: JobType
+    status: JobStatus
+    current_step: str | None = None
+    progress: int
+    states_requested: list[str] = []
+    states_generated: list[str] = []
+    attempt: int
+    version: int
+    updated_at: datetime
+    changed: bool | None = None

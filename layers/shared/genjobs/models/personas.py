@@ -3,42 +3,25 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from genjobs.models.text import STATE_NAME, Text, storable_text
+
 PersonaStatus = Literal["draft", "generating", "pending_approval", "active"]
-STATE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_STATES = 10
-
-
-def storable_text(value: str) -> str:
-    """PostgreSQL text and jsonb cannot hold NUL characters, and JSON may carry lone surrogates that are not
-    Unicode text at all: both are refused as invalid input (422), not left to fail in the database (500)."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("must be valid Unicode text (no lone surrogates)") from exc
-    return value
 
 
 class CreatePersonaRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=4000)
-    product_name: str | None = Field(default=None, max_length=200)
-    character_type: str | None = Field(default=None, max_length=100)
-
-    @field_validator("name", "description", "product_name", "character_type")
-    @classmethod
-    def _storable(cls, value: str | None) -> str | None:
-        return None if value is None else storable_text(value)
+    name: Text = Field(min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=4000)
+    product_name: Text | None = Field(default=None, max_length=200)
+    character_type: Text | None = Field(default=None, max_length=100)
 
 
 class StartGenerationRequest(BaseModel):
@@ -79,6 +62,13 @@ class StartStateVideosRequest(BaseModel):
 
 
 class Persona(BaseModel):
+    """A persona; `regeneration_available_at` is null when variations may be generated again now."""
+
+    # Validated straight from its row; regeneration_available_at is computed by the database
+    # (genjobs_regeneration_available_at_v1), the same rule a start checks.
+
+    model_config = ConfigDict(extra="ignore")
+
     id: UUID
     name: str
     description: str | None = None
@@ -94,21 +84,7 @@ class Persona(BaseModel):
     updated_at: datetime
     version: int
 
+    @field_validator("video_states", "generation_metadata", mode="before")
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], regeneration_available_at: datetime | None) -> Persona:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            description=row.get("description"),
-            product_name=row.get("product_name"),
-            character_type=row.get("character_type"),
-            status=row["status"],
-            approved_variation_id=row.get("approved_variation_id"),
-            image_url=row.get("image_url"),
-            video_states=dict(row.get("video_states") or {}),
-            generation_metadata=dict(row.get("generation_metadata") or {}),
-            regeneration_available_at=regeneration_available_at,
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            version=row["version"],
-        )
+    def _no_null(cls, value: Any) -> Any:
+        return {} if value is None else value

@@ -7,13 +7,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from genjobs.clock import Clock
 from genjobs.data import usage as usage_data
 from genjobs.db import Database
 from genjobs.errors import NotFound
 from genjobs.models.usage import CooldownCheck, RateLimitCheck, Usage, UsageRecorded
-
-WINDOW = timedelta(hours=1)
+from genjobs.ports import Clock
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
@@ -21,46 +19,40 @@ def _seconds_until(moment: datetime, now: datetime) -> int:
 
 
 def get_usage(db: Database, merchant_id: str, *, default_hourly_limit: int, clock: Clock) -> Usage:
-    now = clock()
-    row = usage_data.read_usage(db, merchant_id, default_hourly_limit, now)
-    used, limit = int(row["used"]), int(row["hourly_limit"])
-    frees_from = row["frees_next_slot_from"] if used >= limit else row["oldest_in_window"]
-    budget = row["monthly_budget_usd"]
-    month = Decimal(row["cost_month"])
+    row = usage_data.read_usage(db, merchant_id, default_hourly_limit, clock())
+    budget = row.monthly_budget_usd
     return Usage(
-        generations_last_hour=used,
-        hourly_limit=limit,
-        remaining=max(0, limit - used),
-        window_resets_at=frees_from + WINDOW if frees_from is not None else None,
-        cost_today_usd=float(row["cost_today"]),
-        cost_this_month_usd=float(month),
+        generations_last_hour=row.used,
+        hourly_limit=row.hourly_limit,
+        remaining=max(0, row.hourly_limit - row.used),
+        window_resets_at=row.frees_at,
+        cost_today_usd=float(row.cost_today),
+        cost_this_month_usd=float(row.cost_month),
         monthly_budget_usd=float(budget) if budget is not None else None,
-        budget_remaining_usd=float(max(Decimal(0), Decimal(budget) - month)) if budget is not None else None,
+        budget_remaining_usd=float(max(Decimal(0), budget - row.cost_month)) if budget is not None else None,
     )
 
 
 def check_rate_limit(db: Database, merchant_id: str, *, default_hourly_limit: int, clock: Clock) -> RateLimitCheck:
     now = clock()
-    row = usage_data.read_window(db, merchant_id, default_hourly_limit, now)
-    used, limit = int(row["used"]), int(row["hourly_limit"])
+    window = usage_data.read_window(db, merchant_id, default_hourly_limit, now)
+    used, limit = window.used, window.hourly_limit
     if used < limit:
         return RateLimitCheck(allowed=True, used=used, limit=limit, remaining=limit - used)
-    frees_from = row["frees_next_slot_from"]
-    retry = _seconds_until(frees_from + WINDOW, now) if frees_from is not None else int(WINDOW.total_seconds())
+    retry = _seconds_until(window.frees_at, now) if window.frees_at is not None else 3600
     return RateLimitCheck(allowed=False, used=used, limit=limit, remaining=0, retry_after_seconds=retry)
 
 
 def check_regeneration_cooldown(db: Database, merchant_id: str, persona_id: UUID, *, cooldown: timedelta,
                                 clock: Clock) -> CooldownCheck:
-    row = usage_data.read_cooldown(db, merchant_id, persona_id)
+    now = clock()
+    row = usage_data.read_cooldown(db, merchant_id, persona_id, cooldown=cooldown, now=now)
     if row is None:
         raise NotFound("Persona not found.", details={"persona_id": str(persona_id)})
-    last = row["last_variations_completed_at"]
-    now = clock()
-    if last is None or last + cooldown <= now:
+    if row.available_at is None:
         return CooldownCheck(allowed=True)
-    available = last + cooldown
-    return CooldownCheck(allowed=False, available_at=available, retry_after_seconds=_seconds_until(available, now))
+    return CooldownCheck(allowed=False, available_at=row.available_at,
+                         retry_after_seconds=_seconds_until(row.available_at, now))
 
 
 def record_usage(

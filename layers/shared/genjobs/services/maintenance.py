@@ -10,16 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from urllib.parse import urlparse
 
-from genjobs.clock import Clock
 from genjobs.data import jobs as job_data
 from genjobs.data import maintenance as maintenance_data
 from genjobs.data import videos as video_data
 from genjobs.db import Database
-from genjobs.invoke import FunctionInvoker, InvokeFailed
-from genjobs.media.provider import MediaProvider, MediaStore, ProviderError
-from genjobs.services.videos import record_video_output
+from genjobs.ports import Clock, FunctionInvoker, InvokeFailed, MediaProvider, MediaStore, ProviderError
+from genjobs.services.worker.videos import output_key_for, record_video_output
 
 logger = logging.getLogger("genjobs.maintenance")
 
@@ -107,14 +104,6 @@ def apply_retention(db: Database, *, settings: MaintenanceSettings, clock: Clock
     return report
 
 
-def output_key_for(invocation_arn: str, output_s3_uri: str) -> tuple[str, str]:
-    """Where Bedrock writes a finished invocation: <output prefix>/<invocation id>/output.mp4."""
-    invocation_id = invocation_arn.rsplit("/", 1)[-1]
-    parsed = urlparse(output_s3_uri)
-    prefix = parsed.path.strip("/")
-    return parsed.netloc, f"{prefix}/{invocation_id}/output.mp4"
-
-
 def poll_stale_videos(db: Database, provider: MediaProvider, store: MediaStore, *, settings: MaintenanceSettings,
                       clock: Clock, report: SweepReport | None = None) -> SweepReport:
     """Ask Bedrock about invocations that have not reported through S3: Failed fails the job with
@@ -140,11 +129,11 @@ def poll_stale_videos(db: Database, provider: MediaProvider, store: MediaStore, 
                 message = status.failure_message or "the video generation failed"
                 video_data.record_invocation_failed(db, job_id=row["job_id"], attempt=row["attempt"],
                                                     state=row["state"], message=message)
-                failed = job_data.fail_or_retry_job(
-                    db, job_id=row["job_id"], attempt=row["attempt"], retryable=False,
-                    error_code="PROVIDER_FAILED", error_message=f"state {row['state']}: {message}",
-                    retry_at=clock(), expected_status=("generating_videos",))
-                report.videos_failed += failed is not None
+                failed = job_data.fail_job(
+                    db, job_id=row["job_id"], attempt=row["attempt"], expected=("generating_videos",),
+                    retryable=False, error_code="PROVIDER_FAILED", error_message=f"state {row['state']}: {message}",
+                    retry_at=clock())
+                report.videos_failed += failed.outcome == "failed"
         if len(rows) < settings.batch_size:
             break
     return report

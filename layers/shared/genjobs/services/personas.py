@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
-from genjobs.clock import Clock
 from genjobs.data import personas as persona_data
-from genjobs.db import Database, Row
+from genjobs.db import Database
 from genjobs.errors import Conflict, NotFound
 from genjobs.models.personas import CreatePersonaRequest, Persona
-
-
-def _regeneration_available_at(row: Row, cooldown: timedelta, now: datetime) -> datetime | None:
-    last = row.get("last_variations_completed_at")
-    if last is None:
-        return None
-    available = last + cooldown
-    return available if available > now else None
+from genjobs.ports import Clock
 
 
 def create_persona(db: Database, merchant_id: str, request: CreatePersonaRequest) -> Persona:
-    row = persona_data.insert_persona(db, merchant_id, request.model_dump())
-    return Persona.from_row(row, None)
+    return persona_data.insert_persona(db, merchant_id, request.model_dump())
 
 
 def get_persona(db: Database, merchant_id: str, persona_id: UUID, *, cooldown: timedelta, clock: Clock) -> Persona:
-    row = persona_data.find_persona(db, merchant_id, persona_id)
-    if row is None:
+    persona = persona_data.find_persona(db, merchant_id, persona_id, cooldown=cooldown, now=clock())
+    if persona is None:
         raise NotFound("Persona not found.", details={"persona_id": str(persona_id)})
-    return Persona.from_row(row, _regeneration_available_at(row, cooldown, clock()))
+    return persona
 
 
 def delete_persona(db: Database, merchant_id: str, persona_id: UUID, *, clock: Clock) -> None:

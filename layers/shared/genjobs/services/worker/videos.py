@@ -2,16 +2,17 @@
 
 The worker (`start_state_videos`, called by `worker.run_job` after the claim) moves the job to
 `generating_videos`, reads the approved image from the media store, fits it to the video frame (see
-genjobs.services.keyframe) and starts one image-to-video
+genjobs.media.keyframe) and starts one image-to-video
 invocation per state still missing, with its output under `s3://<bucket>/jobs/<job_id>/<state>/` and a
 `clientRequestToken` derived from job, attempt and state (a retried start of the same invocation is
 deduplicated by Bedrock). Each invocation is noted before it starts and gets its ARN after: every write
 names the attempt and the status, so a canceled or rescued job stops the worker at its next write.
 
 Completion is event-driven: Bedrock writes `<invocation id>/output.mp4` under the state's prefix, S3
-reports `ObjectCreated`, and `record_video_output` records it in one statement (see
-genjobs.data.videos). Duplicate and out-of-order events are harmless; events for unknown, finished or
-canceled jobs are logged and dropped. Invocations that never report are the maintenance sweep's business.
+reports `ObjectCreated`, and `record_video_output` records it in one statement (genjobs_record_state_v1,
+which completes the job with the last state). Duplicate and out-of-order events are harmless; events for
+unknown, finished or canceled jobs are logged and dropped. Invocations that never report are the
+maintenance sweep's business.
 """
 
 from __future__ import annotations
@@ -19,39 +20,40 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
+from urllib.parse import urlparse
 from uuid import UUID
 
-from genjobs.clock import Clock
+from genjobs.data import jobs as job_data
 from genjobs.data import videos as video_data
-from genjobs.db import Database, Row
-from genjobs.media.provider import MediaProvider, MediaStore, ProviderError, VideoRequest
+from genjobs.data.jobs import Claim
+from genjobs.db import Database
+from genjobs.media.keyframe import fit_keyframe, frame_size
 from genjobs.models.videos import VideoOutcome, VideoRecorded
-from genjobs.services.keyframe import fit_keyframe, frame_size
+from genjobs.ports import Clock, MediaProvider, MediaStore, ProviderError, VideoRequest
 from genjobs.services.prompts import render_prompt
-
-if TYPE_CHECKING:
-    from genjobs.services.worker import RunOutcome, WorkerSettings
+from genjobs.services.worker.state import JobCannotRun, RunOutcome, WorkerSettings, stale
 
 logger = logging.getLogger("genjobs.videos")
 
 # Nova Reel accepts seeds in [0, 2147483646]
 MAX_VIDEO_SEED = 2_147_483_646
-DEFAULT_DURATION_SECONDS = 6
 OUTPUT_KEY = re.compile(
     r"^jobs/(?P<job_id>[0-9a-fA-F-]{36})/(?P<state>[a-z][a-z0-9_]{0,39})/(?P<invocation>[A-Za-z0-9._-]{1,128})"
     r"/output\.mp4$"
 )
 
 
-class MissingApprovedImage(ProviderError):
-    """The persona has no stored approved image to animate (not retryable)."""
-
-    code = "NO_APPROVED_IMAGE"
-
-
 def output_prefix(job_id: UUID, state: str) -> str:
     return f"jobs/{job_id}/{state}/"
+
+
+def output_key_for(invocation_arn: str, output_s3_uri: str) -> tuple[str, str]:
+    """Where Bedrock writes a finished invocation: <output prefix>/<invocation id>/output.mp4."""
+    invocation_id = invocation_arn.rsplit("/", 1)[-1]
+    parsed = urlparse(output_s3_uri)
+    prefix = parsed.path.strip("/")
+    return parsed.netloc, f"{prefix}/{invocation_id}/output.mp4"
 
 
 def client_request_token(job_id: UUID, attempt: int, state: str) -> str:
@@ -71,34 +73,29 @@ def image_format(data: bytes) -> Literal["png", "jpeg"]:
         return "png"
     if data.startswith(b"\xff\xd8\xff"):
         return "jpeg"
-    raise MissingApprovedImage("the approved image is neither PNG nor JPEG")
+    raise JobCannotRun("NO_APPROVED_IMAGE", "the approved image is neither PNG nor JPEG")
 
 
-def start_state_videos(db: Database, provider: MediaProvider, store: MediaStore, claim: Row, *,
+def start_state_videos(db: Database, provider: MediaProvider, store: MediaStore, claim: Claim, *,
                        settings: WorkerSettings, clock: Clock) -> RunOutcome:
-    from genjobs.services.worker import RunOutcome, persona_fields
+    job_id, attempt = claim.id, claim.attempt
+    parameters = claim.model_parameters
+    duration = int(claim.video_seconds)
 
-    job_id: UUID = claim["id"]
-    attempt = int(claim["attempt"])
-    parameters = dict(claim.get("model_parameters") or {})
-    duration = int(parameters.get("durationSeconds", DEFAULT_DURATION_SECONDS))
-    stale = RunOutcome(job_id=job_id, claimed=True, attempt=attempt, stale=True)
-
-    image_key = claim.get("persona_image_key")
-    if not image_key:
-        raise MissingApprovedImage("the persona has no approved variation with a stored image")
+    if not claim.persona_image_key:
+        raise JobCannotRun("NO_APPROVED_IMAGE", "the persona has no approved variation with a stored image")
     # Nova Reel starts from a keyframe of exactly the video's dimension: fit the (square) approved image
     width, height = frame_size(parameters.get("dimension"))
-    image = fit_keyframe(store.get(str(image_key)), width, height)
+    image = fit_keyframe(store.get(claim.persona_image_key), width, height)
     fmt = image_format(image)
 
     begun = video_data.begin_video_phase(
         db, job_id=job_id, attempt=attempt, lease_until=clock() + settings.video_lease,
-        metadata={"video_duration_seconds": duration, "video_model_id": claim.get("model_id")},
+        metadata={"video_duration_seconds": duration, "video_model_id": claim.model_id},
     )
     if begun is None:
         logger.info("job %s attempt %s is no longer current; not starting videos", job_id, attempt)
-        return stale
+        return stale(claim)
     done = set(begun["states_generated"] or [])
     pending = [s for s in begun["states_requested"] if s not in done]
     for number, state in enumerate(pending, start=1):
@@ -106,15 +103,13 @@ def start_state_videos(db: Database, provider: MediaProvider, store: MediaStore,
         uri = f"s3://{store.bucket}/{output_prefix(job_id, state)}"
         if not video_data.record_invocation_starting(db, job_id=job_id, attempt=attempt, state=state, token=token,
                                                      output_s3_uri=uri):
-            return stale
-        prompt = render_prompt(
-            claim.get("template_text"), "state_videos", persona=persona_fields(claim),
-            variables=dict(claim.get("prompt_variables") or {}), template_defaults=claim.get("template_defaults"),
-            state=state,
-        )
+            return stale(claim)
+        prompt = render_prompt(claim.template_text, "state_videos", persona=claim.persona_fields(),
+                               variables=claim.prompt_variables, template_defaults=claim.template_defaults,
+                               state=state)
         try:
             arn = provider.start_video(VideoRequest(
-                model_id=claim["model_id"], prompt=prompt, seed=video_seed(job_id, state), image=image,
+                model_id=claim.model_id, prompt=prompt, seed=video_seed(job_id, state), image=image,
                 image_format=fmt, output_s3_uri=uri, client_request_token=token, duration_seconds=duration,
                 parameters=parameters,
             ))
@@ -125,9 +120,12 @@ def start_state_videos(db: Database, provider: MediaProvider, store: MediaStore,
                 db, job_id=job_id, attempt=attempt, state=state, invocation_arn=arn,
                 step=f"started_video_{number}_of_{len(pending)}", lease_until=clock() + settings.video_lease):
             logger.info("job %s attempt %s was canceled or rescued while starting videos", job_id, attempt)
-            return stale
+            return stale(claim)
     logger.info("job %s attempt %s: started %d video invocations", job_id, attempt, len(pending))
     return RunOutcome(job_id=job_id, claimed=True, status="generating_videos", attempt=attempt)
+
+
+_IGNORED_REASONS = {"not_found": "unknown job", "state_not_requested": "the job did not ask for this state"}
 
 
 def record_video_output(db: Database, store: MediaStore, *, bucket: str, key: str, size: int | None,
@@ -150,24 +148,17 @@ def record_video_output(db: Database, store: MediaStore, *, bucket: str, key: st
     except ValueError:
         return ignored("the job id is not a UUID")
     state = match["state"]
-    row = video_data.record_video_output(db, job_id=job_id, state=state, bucket=bucket, key=key,
-                                         url=store.url_for(key), size=size, now=clock())
-    if not row["applied"]:
-        before = row["before_status"]
-        if before is None:
-            return ignored("unknown job", job_id, state)
-        if before != "generating_videos":
-            return ignored(f"the job is {before}", job_id, state, before)
-        return ignored("the job did not ask for this state", job_id, state, before)
-    # applied means the job was generating videos: if it is completed now, this event completed it
-    outcome: VideoOutcome
-    if row["status"] == "completed":
-        outcome = "completed"
-    elif row["media_recorded"]:
-        outcome = "recorded"
-    else:
-        outcome = "duplicate"
-    logger.info("job %s: video for %s %s (progress %s, status %s)", job_id, state, outcome, row["progress"],
-                row["status"])
-    return VideoRecorded(bucket=bucket, key=key, outcome=outcome, job_id=job_id, state=state,
-                         job_status=row["status"], progress=row["progress"], charged=bool(row["charged"]))
+    answer = job_data.record_state(db, job_id=job_id, merchant_id=None, attempt=None, running=("generating_videos",),
+                                   state=state, url=store.url_for(key), bucket=bucket, key=key, size_bytes=size,
+                                   complete_when_done=True, now=clock())
+    before = answer.before_status
+    if answer.outcome == "not_running":
+        return ignored(f"the job is {before}", job_id, state, before)
+    if answer.outcome in _IGNORED_REASONS:
+        return ignored(_IGNORED_REASONS[answer.outcome], job_id, state, before)
+    outcome: VideoOutcome = "completed" if answer.outcome == "completed" else (
+        "recorded" if answer.media_recorded else "duplicate")
+    job = answer.as_job()
+    logger.info("job %s: video for %s %s (progress %s, status %s)", job_id, state, outcome, job.progress, job.status)
+    return VideoRecorded(bucket=bucket, key=key, outcome=outcome, job_id=job_id, state=state, job_status=job.status,
+                         progress=job.progress, charged=answer.charged)

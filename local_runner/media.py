@@ -1,17 +1,17 @@
-"""Deterministic local media for development and tests: PNG images drawn from the seed, small placeholder
-MP4 files, stored under a directory, and S3-shaped completion events for videos."""
+"""Deterministic local media for `make run` and the tests (never shipped in the layer): PNG images drawn
+from the seed, small placeholder MP4 files, stored under a directory, and S3-shaped completion events for videos."""
 
 from __future__ import annotations
 
 import hashlib
 import struct
 import threading
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-from genjobs.media.provider import (
+from genjobs.media.png import encode_png
+from genjobs.ports import (
     GeneratedImage,
     ImageRequest,
     ProviderFailed,
@@ -32,18 +32,11 @@ def render_png(seed: int, size: int = LOCAL_IMAGE_SIZE) -> bytes:
     center = size // 2
     rows = bytearray()
     for y in range(size):
-        rows.append(0)  # filter type: none
         for x in range(size):
             inside = (x - center) ** 2 + (y - center - size // 8) ** 2 <= radius * radius
             head = (x - center) ** 2 + (y - center + radius) ** 2 <= (radius // 2) ** 2
             rows.extend(body if inside or head else background)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows))) + \
-        chunk(b"IEND", b"")
+    return encode_png(size, size, rows)
 
 
 def placeholder_mp4(label: str) -> bytes:

@@ -7,7 +7,8 @@ import base64
 import json
 from typing import Any
 
-from genjobs.media.provider import (
+from genjobs.adapters import aws_client
+from genjobs.ports import (
     ContentFiltered,
     GeneratedImage,
     ImageRequest,
@@ -76,9 +77,7 @@ class BedrockMediaProvider:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("bedrock-runtime")
+            self._client = aws_client("bedrock-runtime")
         return self._client
 
     def _call(self, operation: str, **kwargs: Any) -> Any:

@@ -1,14 +1,41 @@
-"""What the worker needs from an image/video model and from media storage.
+"""The ports of the house: what services need from the outside, as protocols and plain data.
 
-`MediaProvider` is implemented by Bedrock (AWS) and by a deterministic local provider (development and
-tests); `MediaStore` by S3 and by a local directory. Provider errors are classified once here: retryable
-ones (throttling, service trouble) send the job back to the queue with backoff; the rest fail it at once.
+Services depend on these only; the adapters that implement them for AWS live in `genjobs.adapters`
+(Lambda, Bedrock, S3), and the local runner and the tests bring their own (in-process invokes, local
+media, a frozen clock). Provider errors are classified once here: retryable ones (throttling, service
+trouble) send the job back to the queue with backoff; the rest fail it at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
+
+# -- time ------------------------------------------------------------------------------------------------
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- other functions of the stack ------------------------------------------------------------------------
+
+
+class InvokeFailed(Exception):
+    """The invocation could not be handed to Lambda (throttled, no permission, network)."""
+
+
+class FunctionInvoker(Protocol):
+    def invoke_async(self, function_name: str, payload: Mapping[str, Any]) -> None: ...
+
+    def invoke_sync(self, function_name: str, payload: Mapping[str, Any]) -> Any: ...
+
+
+# -- media models and media storage ----------------------------------------------------------------------
 
 
 class ProviderError(Exception):

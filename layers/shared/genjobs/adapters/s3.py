@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from genjobs.media.provider import StoredObject
+from genjobs.adapters import aws_client
+from genjobs.ports import StoredObject
 
 
 class S3MediaStore:
@@ -16,9 +17,7 @@ class S3MediaStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("s3")
+            self._client = aws_client("s3")
         return self._client
 
     def url_for(self, key: str) -> str:

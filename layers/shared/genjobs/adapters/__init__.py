@@ -1,0 +1,33 @@
+"""Adapters: the AWS implementations of the ports in `genjobs.ports` (Lambda, Bedrock, S3).
+
+Every boto3 client is made by `aws_client`, with explicit timeouts and a bounded retry policy fitted to its
+caller, so a missing network route fails in seconds instead of hanging on botocore's defaults (60 s connect
+and read timeouts, retried).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# (connect timeout s, read timeout s, total attempts) per client.
+#   lambda: an async invoke is answered at once (202); a start request must not wait long for it.
+#   bedrock-runtime: InvokeModel renders an image synchronously (tens of seconds for 1024x1024).
+#   s3: small objects (images up to a few MB).
+TIMEOUTS: dict[str, tuple[float, float, int]] = {
+    "lambda": (2.0, 5.0, 2),
+    "bedrock-runtime": (3.0, 120.0, 2),
+    "s3": (2.0, 20.0, 3),
+    "rds": (2.0, 5.0, 2),
+}
+
+
+def aws_client(service: str, **kwargs: Any) -> Any:
+    """A boto3 client with this project's timeouts and retries for `service` (imported lazily: a container
+    that never calls AWS does not pay for boto3's import)."""
+    import boto3
+    from botocore.config import Config
+
+    connect, read, attempts = TIMEOUTS[service]
+    config = Config(connect_timeout=connect, read_timeout=read,
+                    retries={"mode": "standard", "total_max_attempts": attempts})
+    return boto3.client(service, config=config, **kwargs)  # type: ignore[call-overload]

@@ -1,0 +1,77 @@
+"""The answers of the database functions (sql/013), typed: an `Outcome` names what happened; a `JobAnswer`
+(a command on one job) also carries the job before and after. genjobs.services.outcomes turns the refusals
+into errors; the transition trigger's refusal (SQLSTATE GJ409) becomes IllegalTransition here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from pydantic import BaseModel, ConfigDict
+
+from genjobs.errors import IllegalTransition
+from genjobs.models.jobs import Job, JobProgress, JobStatus
+
+
+class Outcome(BaseModel):
+    """What a database function answered: `outcome` names what happened; the other fields depend on it
+    (see sql/013_job_functions.sql). genjobs.services.outcomes turns the refusals into errors."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    outcome: str
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in type(self).model_fields:
+            return getattr(self, name)
+        return (self.model_extra or {}).get(name, default)
+
+    def get_before(self, name: str) -> Any:
+        """The job's `name` as it was before the call (commands on one job)."""
+        return self.get(f"before_{name}")
+
+
+class JobAnswer(Outcome):
+    """A command on one job: the job's state before (locked: the latest committed version) and after."""
+
+    before_status: JobStatus | None = None
+    before_attempt: int | None = None
+    before_version: int | None = None
+    job: dict[str, Any] | None = None
+    charged: bool = False
+    media_recorded: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.job is not None and self.job.get("version") != self.before_version
+
+    def as_job(self) -> Job:
+        assert self.job is not None
+        return Job.model_validate(self.job)
+
+    def as_progress(self) -> JobProgress:
+        assert self.job is not None
+        return JobProgress.model_validate({**self.job, "changed": self.changed})
+
+
+@contextmanager
+def transitions_checked(job_id: UUID) -> Iterator[None]:
+    """Turn the transition trigger's GJ409 into IllegalTransition (details: job_id, current and requested status)."""
+    try:
+        yield
+    except psycopg.DatabaseError as exc:
+        if exc.sqlstate != "GJ409":
+            raise
+        try:
+            detail: dict[str, Any] = json.loads(exc.diag.message_detail or "{}")
+        except ValueError:
+            detail = {}
+        current, requested = detail.get("from"), detail.get("to")
+        raise IllegalTransition(
+            f"A {current} job cannot become {requested}.",
+            details={"job_id": str(job_id), "current_status": current, "requested_status": requested},
+        ) from exc

@@ -1,0 +1,75 @@
+"""Resolver factory shared by every HTTP-facing function, and what a route reads from the request besides
+its parameters: the merchant (the authorizer's claim) and the version in `If-None-Match`.
+
+`create_resolver()` returns a powertools `APIGatewayHttpResolver` with request validation on and the
+error handlers installed, so each handler module only declares its routes. Bodies that are not JSON at
+all are refused before the resolver runs (`genjobs.http.requests`), through no private API of powertools.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from genjobs.errors import GenjobsError, Unauthorized, validation_details
+from genjobs.http.errors import error_response, plain_error_response
+
+logger = logging.getLogger("genjobs.http")
+
+
+def create_resolver() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(GenjobsError)
+    def _domain_error(error: GenjobsError) -> Response[str]:
+        if error.code == "INTERNAL_ERROR":
+            logger.exception("internal error")
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response[str]:
+        errors = list(error.errors())
+        if any(err.get("type") == "json_invalid" for err in errors):
+            return plain_error_response(400, "BAD_REQUEST", "The request body is not valid JSON.")
+        return plain_error_response(
+            422, "VALIDATION_ERROR", "The request is not valid.", {"errors": validation_details(errors)}
+        )
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response[str]:
+        return plain_error_response(404, "NOT_FOUND", "No such route.")
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        # Never leak a stack trace to the caller; it goes to the logs with the request's correlation id.
+        logger.exception("unhandled error: %s", type(error).__name__)
+        return plain_error_response(500, "INTERNAL_ERROR", "An unexpected error occurred.")
+
+    return app
+
+
+def merchant_id_from(app: APIGatewayHttpResolver, claim: str) -> str:
+    """The merchant identity: the JWT authorizer's claim, never anything from the request body."""
+    claims = app.current_event.request_context.authorizer.jwt_claim
+    value = claims.get(claim)
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise Unauthorized(f"The token has no usable '{claim}' claim.")
+    return value.strip()
+
+
+def version_in_etag(value: str | None) -> int | None:
+    """The version in an If-None-Match value: `"7"`, `W/"7"` or `7` (the first of a list); else None."""
+    if not value:
+        return None
+    first = value.split(",")[0].strip()
+    if first.startswith("W/"):
+        first = first[2:]
+    first = first.strip().strip('"')
+    return int(first) if first.isdigit() and len(first) <= 18 else None
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
