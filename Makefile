@@ -13,7 +13,7 @@ PART ?= all
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 2000
 
-.PHONY: help install run token test lint format validate build migrate openapi bench fuzz load deploy clean
+.PHONY: help install run token test lint format validate build migrate openapi bench fuzz load deploy clean floors
 
 help:
 	@grep -E '^[a-z]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -50,6 +50,16 @@ load: $(STAMP) ## 16 clients for 60 s on the local runner, then the data checks 
 lint: $(STAMP) ## ruff and mypy
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/mypy layers/shared/genjobs functions local_runner tests
+
+# The lowest versions pyproject.toml allows (name>=X -> name==X) in their own venv: an API the code uses that a
+# floor lacks fails here, not in a deploy that resolved an older version.
+FLOORS_VENV ?= .venv-floors
+floors: ## install the floor of every runtime dependency and run each function against it (tools/check_floors.py)
+	@test -x $(FLOORS_VENV)/bin/python || $(PYTHON) -m venv $(FLOORS_VENV)
+	@echo '*' > $(FLOORS_VENV)/.gitignore
+	@$(PYTHON) -c 'import re, tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; print("\n".join(re.sub(r">=([^,<]+).*", r"==\1", d) for d in deps))' > $(FLOORS_VENV)/floors.txt
+	@$(FLOORS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(FLOORS_VENV)/floors.txt
+	@PYTHONWARNINGS=ignore $(FLOORS_VENV)/bin/python tools/check_floors.py
 
 # The benchmarks get their own venv: pgqueuer and procrastinate (the yardsticks) never enter .venv, so
 # `make test` cannot import them. The venv ignores itself (.gitignore inside it).
