@@ -83,11 +83,17 @@ function connectionOk() {
   }
 }
 
+let wake = null;  // the browser saying it is online again cuts the backoff short
+
 async function probe() {
   probing = true;
   let delay = 500;
   while (lost) {
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    await new Promise((resolve) => {
+      wake = resolve;
+      setTimeout(resolve, delay);
+    });
+    wake = null;
     delay = Math.min(delay * 2, 8000);
     try {
       const reply = await fetch(apiUrl("/health"), { cache: "no-store" });
@@ -101,7 +107,10 @@ async function probe() {
 
 export const isOffline = () => lost;
 window.addEventListener("offline", () => connectionLost());
-window.addEventListener("online", () => { if (lost && !probing) probe(); });
+window.addEventListener("online", () => {
+  if (wake) wake();
+  else if (lost && !probing) probe();
+});
 
 // ---------------------------------------------------------------- job long-poll
 // GET /jobs/{id}?wait=10 with If-None-Match: the server answers as soon as the job's version differs (or after

@@ -5,7 +5,7 @@ let current = { ...DEFAULTS };
 
 export async function loadConfig() {
   try {
-    const reply = await fetch(new URL("config.json", document.baseURI), { cache: "no-cache" });
+    const reply = await fetch(new URL("config.json", document.baseURI));  // matches the preload in index.html
     if (reply.ok) current = { ...DEFAULTS, ...(await reply.json()) };
   } catch {
     // offline or no file: the defaults serve the same-origin case

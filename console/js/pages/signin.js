@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { claims, clearToken, setToken } from "../auth.js";
 import { config } from "../config.js";
-import { h } from "../dom.js";
+import { append, h } from "../dom.js";
 import { field, onSubmit, outcome } from "../ui.js";
 
 export async function render(main, _params, ctx) {
@@ -15,13 +15,13 @@ export async function render(main, _params, ctx) {
   const form = h("form", { class: "stack", "aria-labelledby": "signin-title" },
     field("Bearer token", input, "Locally: make token MERCHANT=acme (or the token make run prints)."),
     h("div", {}, h("button", { type: "submit" }, "Sign in")));
-  main.append(
+  append(main, [
     h("h1", { id: "signin-title" }, "Sign in"),
     reason ? h("div", { class: "error", role: "alert" }, h("strong", {}, reason)) : null,
     config().oidc ? h("p", { class: "notice info" },
       "This deployment names an identity provider; signing in through it (authorization code + PKCE) is not " +
       "built into the console yet: paste an access token from it here.") : null,
-    form, out);
+    form, out]);
   onSubmit(form, out, async (data) => {
     const value = String(data.get("token") || "").trim().replace(/^bearer\s+/i, "");
     setToken(value);
