@@ -154,7 +154,8 @@ export function describe(err) {
   const lines = [];
   if (err.retryAfter !== null && !Number.isNaN(err.retryAfter)) {
     const at = new Date(Date.now() + err.retryAfter * 1000);
-    lines.push(`Try again in ${formatSeconds(err.retryAfter)} (at ${at.toLocaleTimeString()}).`);
+    const atText = err.retryAfter > 12 * 3600 ? at.toLocaleString() : at.toLocaleTimeString();
+    lines.push(`Try again in ${formatSeconds(err.retryAfter)} (at ${atText}).`);
   }
   const details = err.details || {};
   if (Array.isArray(details.errors)) {

@@ -4,10 +4,12 @@ the pages of routes still to come, and the weight and first render of the first 
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import time
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request, expect
@@ -47,6 +49,9 @@ def record_progress(page: Page) -> None:
 
 def test_a_persona_from_creation_to_state_videos(user: ConsoleUser) -> None:
     page = user.page
+    job_reads: list[tuple[str, str | None]] = []
+    page.on("request", lambda r: job_reads.append((r.url, r.headers.get("if-none-match")))
+            if re.search(r"/jobs/[0-9a-f-]{36}\?wait=", r.url) else None)
     # Given a merchant signed in, with nothing used yet
     user.sign_in()
     user.open("#/usage")
@@ -97,7 +102,23 @@ def test_a_persona_from_creation_to_state_videos(user: ConsoleUser) -> None:
         ["idle", "talking", "thinking"]
     for state in ("idle", "talking", "thinking"):
         check_video(page, state)
+    assert_every_control_labelled(page)
+    # (the progress came by long-poll: a first read, then waits that name the version the page has)
+    waits = [etag for url, etag in job_reads if url.endswith("?wait=10")]
+    assert waits and all(etag and re.fullmatch(r'"\d+"', etag) for etag in waits), job_reads
+    assert all(etag is None for url, etag in job_reads if url.endswith("?wait=0")), job_reads
     user.screenshot("persona", height=1850)
+
+    # And a playable MP4 under the same key (what HANDOFF-console.md asks the local provider to write; recorded
+    # here by Chromium's own MediaRecorder) loads its metadata in the console's <video>
+    idle_src = page.locator("video[data-state='idle']").get_attribute("src") or ""
+    media_file = user.runner.local_dir / "media" / unquote(idle_src.split("/media/", 1)[1])
+    assert media_file.is_file(), media_file
+    media_file.write_bytes(record_tiny_mp4(page))
+    page.reload()
+    expect(page.locator("#videos video")).to_have_count(3)
+    check_video(page, "idle")
+    expect(page.locator("[data-video-status='idle']")).to_contain_text("64\u00d736")  # 64 by 36
 
     # And the usage meters moved: two starts in the hour, a cost today
     user.open("#/usage")
@@ -110,14 +131,52 @@ def test_a_persona_from_creation_to_state_videos(user: ConsoleUser) -> None:
     # And the jobs page lists both jobs; a job's page shows its timeline
     user.open("#/jobs")
     expect(page.locator("#jobs-table tbody tr")).to_have_count(2)
-    user.screenshot("jobs")
+    assert_every_control_labelled(page)
+    user.screenshot("jobs", height=380)
     page.locator("#jobs-table tbody tr").first.get_by_role("link").first.click()
     expect(page.locator(".timeline")).to_contain_text("status changed")
     expect(page.locator("#job-status")).to_have_text("completed")
-    user.screenshot("job", height=900)
+    user.screenshot("job", height=720)
     user.open("#/personas")
     expect(page.locator(f"[data-persona-id='{persona_id}'] .badge")).to_have_text("active")
     user.screenshot("personas")
+
+
+def assert_every_control_labelled(page: Page) -> None:
+    """Every input, select, textarea and button has an accessible name (a <label>, aria-label(ledby) or text)."""
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea, button')]
+        .filter((el) => !el.closest('[hidden]'))
+        .filter((el) => !((el.labels && el.labels.length) || el.getAttribute('aria-label')
+                          || el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && el.textContent.trim())))
+        .map((el) => el.outerHTML.slice(0, 120))""")
+    assert not unnamed, unnamed
+
+
+def record_tiny_mp4(page: Page) -> bytes:
+    """A valid H.264 MP4 of about 2 KB (64 by 36 pixels, half a second) recorded from a canvas with MediaRecorder."""
+    encoded = page.evaluate("""async () => {
+        const canvas = Object.assign(document.createElement('canvas'), {width: 64, height: 36});
+        const g = canvas.getContext('2d');
+        let frame = 0;
+        const paint = setInterval(() => {
+            g.fillStyle = `hsl(${frame++ * 30}, 60%, 50%)`;
+            g.fillRect(0, 0, 64, 36);
+        }, 40);
+        const recorder = new MediaRecorder(canvas.captureStream(25), {mimeType: 'video/mp4;codecs=avc1.42E01E'});
+        const chunks = [];
+        recorder.ondataavailable = (e) => chunks.push(e.data);
+        const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+        recorder.start();
+        await new Promise((resolve) => setTimeout(resolve, 500));  // the clip's length, not a synchronisation
+        recorder.stop();
+        await stopped;
+        clearInterval(paint);
+        const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+        return btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(''));
+    }""")
+    data = base64.b64decode(encoded)
+    assert data[4:8] == b"ftyp" and b"moov" in data, data[:16]
+    return data
 
 
 def check_video(page: Page, state: str) -> None:
@@ -188,8 +247,17 @@ def test_sign_in_rejects_a_bad_token_and_a_401_sends_you_back(user: ConsoleUser)
     expect(page.locator("#nav")).to_be_hidden()
     expect(page.locator("main")).not_to_contain_text("null")
 
+    # Given a person who signs in with the keyboard alone (the token field has focus on arrival)
+    page.reload()
+    expect(page.get_by_label("Bearer token")).to_be_focused()
+    page.keyboard.insert_text(user.merchant.token)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Sign in")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#merchant")).to_have_text(f"merchant {user.merchant.id}")
+    assert_every_control_labelled(page)
+
     # Given a signed-in person on the jobs page whose token then expires
-    user.sign_in()
     user.open("#/jobs")
     expect(page.locator("#no-jobs")).to_be_visible()
     expired = token_for(user.merchant.id, now=time.time() - 13 * 3600)
@@ -258,7 +326,7 @@ def test_pages_of_routes_still_to_come_say_so(user: ConsoleUser) -> None:
         user.open(hash_path)
         expect(page.locator(".notice.info")).to_contain_text(text)
         if hash_path == "#/webhooks":
-            user.screenshot("webhooks")
+            user.screenshot("webhooks", height=260)
     user.open("#/admin/merchants")
     page.get_by_label("Merchant id").fill(user.merchant.id)
     page.get_by_role("button", name="Look up").click()
