@@ -213,7 +213,7 @@ export async function render(main, [personaId], ctx) {
     }
     replace(variationsArea,
       list.job_status !== "completed" ? notice(`These variations come from a job that is ${list.job_status}; only a completed job's can be approved.`) : null,
-      h("ul", { class: "grid", role: "list", style: "list-style:none;padding:0" }, list.items.map((v) => {
+      h("ul", { class: "grid plain", role: "list" }, list.items.map((v) => {
         const approved = v.id === list.approved_variation_id;
         const button = h("button", { type: "button", disabled: approved,
           "aria-label": `Approve variation ${v.variation_index + 1}` }, approved ? "Approved" : "Approve");
@@ -223,7 +223,7 @@ export async function render(main, [personaId], ctx) {
           showPersona();
           await loadVariations();
         }));
-        return h("li", { class: `card${approved ? " approved" : ""}` }, h("figure", { style: "margin:0" },
+        return h("li", { class: `card${approved ? " approved" : ""}` }, h("figure", {},
           h("img", { src: v.image_url, alt: `Variation ${v.variation_index + 1} (seed ${v.seed})`, width: 200, height: 200 }),
           h("figcaption", {}, h("span", {}, `#${v.variation_index + 1}`, approved ? [" ", badge("active")] : null), button)));
       })));
@@ -232,7 +232,7 @@ export async function render(main, [personaId], ctx) {
   function showApproved() {
     const p = s.persona;
     replace(approvedArea, p.image_url
-      ? h("figure", { class: "card", style: "max-width:260px;margin:0" },
+      ? h("figure", { class: "card approved-figure" },
         h("img", { src: p.image_url, alt: `Approved image of ${p.name}`, width: 240, height: 240 }),
         h("figcaption", {}, badge(p.status), h("code", {}, shortId(p.approved_variation_id))))
       : h("p", { class: "muted" }, "No approved image yet: approve one of the variations."));
@@ -244,7 +244,7 @@ export async function render(main, [personaId], ctx) {
       ?.toggleAttribute("disabled", s.persona.status !== "active");
     replace(videosArea,
       s.persona.status !== "active" ? h("p", { class: "muted" }, "State videos start from the approved image.") : null,
-      entries.length ? h("ul", { class: "grid", role: "list", style: "list-style:none;padding:0" },
+      entries.length ? h("ul", { class: "grid plain", role: "list" },
         entries.map(([state, url]) => {
           const status = h("small", { class: "muted", "data-video-status": state }, "loading…");
           const video = h("video", { src: url, controls: true, muted: true, loop: true, playsinline: true,
@@ -255,7 +255,7 @@ export async function render(main, [personaId], ctx) {
           video.addEventListener("error", () => {
             status.textContent = "this browser cannot play the file (the local provider writes placeholder MP4s)";
           });
-          return h("li", { class: "card" }, h("figure", { style: "margin:0" }, video,
+          return h("li", { class: "card" }, h("figure", {}, video,
             h("figcaption", {}, h("strong", {}, state), h("a", { href: url, download: "" }, "Download")), status));
         })) : null);
   }

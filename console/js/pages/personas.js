@@ -72,7 +72,7 @@ async function list(ctx) {
 
 function cards(personas) {
   if (!personas.length) return h("p", { class: "muted", id: "no-personas" }, "No personas yet.");
-  return h("ul", { class: "grid persona-list", role: "list", style: "list-style:none;padding:0" },
+  return h("ul", { class: "grid plain persona-list", role: "list" },
     personas.map((p) => h("li", { class: "card", "data-persona-id": p.id },
       p.image_url ? h("img", { class: "thumb", src: p.image_url, alt: "", loading: "lazy" }) : h("span", { class: "thumb" }),
       h("div", {},

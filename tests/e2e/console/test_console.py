@@ -371,3 +371,35 @@ def test_the_console_route_serves_only_console_files(runner: RunnerProcess, path
         assert reply.status == 301 and reply.header("location") == "/console/"
     else:
         assert reply.status == 404, (path, reply.status)
+
+
+# What HANDOFF-console.md proposes for CloudFront's response headers policy on console/*.
+STRICT_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+              "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+def test_the_console_runs_under_a_strict_content_security_policy(user: ConsoleUser) -> None:
+    page = user.page
+    # Given the console served with a CSP that allows nothing inline and nothing from elsewhere
+    def with_csp(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+    page.route(re.compile(r".*/console/(index\.html)?(#.*)?$"), with_csp)
+    page.add_init_script("document.addEventListener('securitypolicyviolation', "
+                         "(e) => (window.__cspViolations ||= []).push(`${e.violatedDirective} ${e.blockedURI}`))")
+    # When a person signs in, creates a persona and starts a generation
+    user.sign_in()
+    user.open("#/personas")
+    create_persona(page, "Strict Sue")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    expect(page.locator("#variations img")).to_have_count(3)
+    user.open("#/usage")
+    expect(page.locator("#hourly-text")).to_be_visible()
+    # Then nothing the console did was blocked
+    assert page.evaluate("window.__cspViolations ?? []") == []
+    # (and the policy was in force: an inline style attribute, which the console never sets, is refused)
+    page.evaluate("document.body.append(Object.assign(document.createElement('p'), {id: 'probe'}));"
+                  "document.getElementById('probe').setAttribute('style', 'color: red')")
+    page.wait_for_function("(window.__cspViolations ?? []).length > 0")
+    assert page.evaluate("window.__cspViolations")[0].startswith("style-src"), page.evaluate("window.__cspViolations")
