@@ -1,6 +1,6 @@
 // The console's shell: config, hash routing (static hosting needs no rewrites: S3/CloudFront serve one
 // index.html), the signed-in header, the connection banner and the 401 → sign-in rule.
-import { loadConfig } from "./config.js";
+import { config, loadConfig } from "./config.js";
 import { clearToken, isAdmin, merchant, token } from "./auth.js";
 import { on } from "./api.js";
 import { h, replace } from "./dom.js";
@@ -117,4 +117,16 @@ document.getElementById("signout").addEventListener("click", () => signOut(null)
 window.addEventListener("hashchange", () => { render(); main.focus({ preventScroll: true }); });
 
 await loadConfig();
+if (config().oidc) {
+  // back from the identity provider? finish the code exchange before the first page renders
+  const { completeSignIn } = await import("./oidc.js");
+  const result = await completeSignIn();
+  // replaceState, not location.replace: no hashchange, so the page below renders once
+  if (result?.error) {
+    sessionStorage.setItem("genjobs.console.reason", result.error);
+    history.replaceState(null, "", `${location.pathname}#/signin`);
+  } else if (result) {
+    history.replaceState(null, "", location.pathname + (result.next && result.next !== "#/signin" ? result.next : "#/personas"));
+  }
+}
 render();

@@ -10,6 +10,11 @@ export async function render(main, _params, ctx) {
   const reason = sessionStorage.getItem("genjobs.console.reason");
   sessionStorage.removeItem("genjobs.console.reason");
   const out = outcome();
+  const oidcButton = h("p", {}, h("button", { type: "button", id: "oidc-signin", onclick: async () => {
+    const next = sessionStorage.getItem("genjobs.console.next");
+    const { startSignIn } = await import("../oidc.js");
+    await startSignIn(next);
+  } }, `Sign in with ${config().oidc?.name || "the identity provider"}`));
   const input = h("textarea", { id: "token", name: "token", required: true, rows: 4, spellcheck: "false",
     autocomplete: "off", class: "mono", placeholder: "eyJhbGciOi…" });
   const form = h("form", { class: "stack", "aria-labelledby": "signin-title" },
@@ -18,9 +23,7 @@ export async function render(main, _params, ctx) {
   append(main, [
     h("h1", { id: "signin-title" }, "Sign in"),
     reason ? h("div", { class: "error", role: "alert" }, h("strong", {}, reason)) : null,
-    config().oidc ? h("p", { class: "notice info" },
-      "This deployment names an identity provider; signing in through it (authorization code + PKCE) is not " +
-      "built into the console yet: paste an access token from it here.") : null,
+    config().oidc ? [oidcButton, h("p", { class: "muted" }, "Or paste a token:")] : null,
     form, out]);
   onSubmit(form, out, async (data) => {
     const value = String(data.get("token") || "").trim().replace(/^bearer\s+/i, "");

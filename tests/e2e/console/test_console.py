@@ -17,6 +17,7 @@ from playwright.sync_api import BrowserContext, Page, Request, expect
 from tests.e2e.conftest import token_for
 from tests.e2e.console.conftest import ConsoleUser, new_merchant
 from tests.e2e.runner_process import RunnerProcess, request
+from tests.support.oidc_provider import OidcProvider
 
 FIRST_LOAD_BUDGET_BYTES = 100_000
 FIRST_RENDER_BUDGET_MS = 1000.0
@@ -403,3 +404,40 @@ def test_the_console_runs_under_a_strict_content_security_policy(user: ConsoleUs
                   "document.getElementById('probe').setAttribute('style', 'color: red')")
     page.wait_for_function("(window.__cspViolations ?? []).length > 0")
     assert page.evaluate("window.__cspViolations")[0].startswith("style-src"), page.evaluate("window.__cspViolations")
+
+
+def test_sign_in_through_an_oidc_provider_with_pkce(user: ConsoleUser) -> None:
+    page = user.page
+    with OidcProvider(client_id="genjobs-console", issue_token=lambda: user.merchant.token) as provider:
+        # Given a deployment whose config.json names an identity provider (make deploy generates the file)
+        def config(route: Any) -> None:
+            route.fulfill(json={"apiBaseUrl": "", "merchantClaim": "merchant_id", "adminScope": "genjobs/admin",
+                                "oidc": provider.config()})
+
+        page.route(re.compile(r".*/console/config\.json$"), config)
+        user.open("#/jobs")  # signed out: sign-in first, then back here
+        expect(page).to_have_url(re.compile(r"#/signin$"))
+
+        # When the person signs in through the provider
+        page.get_by_role("button", name="Sign in with Test IdP").click()
+
+        # Then the code is exchanged with the PKCE verifier, they are signed in, back where they were, and the
+        # single-use code is gone from the URL
+        expect(page.locator("#merchant")).to_have_text(f"merchant {user.merchant.id}")
+        expect(page).to_have_url(re.compile(r"/console/#/jobs$"))
+        expect(page.locator("#no-jobs")).to_be_visible()
+        assert [(e.verifier_matched, e.granted) for e in provider.exchanges] == [(True, True)]
+        used_code = provider.exchanges[0].code
+
+        # When the provider's answer is replayed, then it is refused (no sign-in of this browser is pending)
+        page.get_by_role("button", name="Sign out").click()
+        user.open(f"?code={used_code}&state=forged")
+        expect(page.get_by_role("alert")).to_contain_text("state mismatch")
+        expect(page).to_have_url(re.compile(r"/console/#/signin$"))
+        assert len(provider.exchanges) == 1
+
+        # When the provider says no, then sign-in shows its answer
+        provider.deny = True
+        page.get_by_role("button", name="Sign in with Test IdP").click()
+        expect(page.get_by_role("alert")).to_contain_text("access_denied: the user said no")
+        expect(page.locator("#nav")).to_be_hidden()
