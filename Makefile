@@ -13,7 +13,7 @@ PART ?= all
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 2000
 
-.PHONY: help install run token test lint format validate build migrate openapi bench fuzz load deploy clean floors
+.PHONY: help install run token test lint format validate build migrate openapi bench fuzz load deploy clean floors console-screenshots
 
 help:
 	@grep -E '^[a-z]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,6 +40,9 @@ migrate: $(STAMP) ## apply sql/ migrations (DATABASE_URL, or the embedded server
 
 test: $(STAMP) ## run the whole test suite on a real PostgreSQL (embedded unless DATABASE_URL is set)
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+console-screenshots: $(STAMP) ## run the console's browser tests and save the main pages' screenshots in docs/console/
+	@CONSOLE_SCREENSHOT_DIR=docs/console $(PY) -m pytest tests/e2e/console -q $(PYTEST_ARGS)
 
 fuzz: $(STAMP) ## schemathesis on every operation with FUZZ_EXAMPLES=2000 per operation (long; make test runs 25)
 	@FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/e2e/test_fuzz.py --timeout=3600 $(PYTEST_ARGS)

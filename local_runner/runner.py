@@ -328,6 +328,7 @@ class Runner:
             "",
             "genjobs local runner",
             f"  API         {base}",
+            f"  console     {base}/console/",
             f"  Swagger UI  {base}/docs",
             f"  OpenAPI     {base}/openapi.json",
             f"  database    {database}",

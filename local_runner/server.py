@@ -1,6 +1,6 @@
 """The HTTP front door of the runner: API Gateway (routes from template.yaml, the JWT authorizer, event and
-response mapping) plus three local-only extras: `/media/...` (the local media bucket), `/openapi.json` and
-Swagger UI at `/docs`.
+response mapping) plus local-only extras: `/media/...` (the local media bucket), the web console at
+`/console/`, `/openapi.json` and Swagger UI at `/docs`.
 
 Standard library only: `ThreadingHTTPServer` with HTTP/1.1 keep-alive; each connection gets a daemon thread.
 """
@@ -31,6 +31,7 @@ from local_runner.apigw import (
     map_response,
 )
 from local_runner.auth import Authorization, JwtAuthorizer, Rejection
+from local_runner.console import console_response
 from local_runner.lambdas import LocalLambdas
 from local_runner.openapi import SWAGGER_ASSETS, SWAGGER_HTML, swagger_assets_dir
 from local_runner.template import RouteTable
@@ -60,7 +61,7 @@ class Gateway:
         self._openapi_body: bytes | None = None
 
     def handle(self, request: HttpRequest) -> tuple[HttpResponse, str]:
-        """(response, what served it: a function name, 'gateway', 'media', 'docs')."""
+        """(response, what served it: a function name, 'gateway', 'media', 'console', 'docs')."""
         matched = self.routes.match(request.method, request.raw_path)
         if matched is None:
             local = self._local(request)
@@ -96,6 +97,9 @@ class Gateway:
             return None
         if path.startswith("/media/"):
             return self._media(request), "media"
+        console = console_response(path)
+        if console is not None:
+            return console, "console"
         if path == "/openapi.json":
             if self._openapi_body is None:
                 self._openapi_body = json.dumps(self.openapi(), indent=2).encode()
