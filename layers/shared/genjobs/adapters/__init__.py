@@ -31,3 +31,18 @@ def aws_client(service: str, **kwargs: Any) -> Any:
     config = Config(connect_timeout=connect, read_timeout=read,
                     retries={"mode": "standard", "total_max_attempts": attempts})
     return boto3.client(service, config=config, **kwargs)  # type: ignore[call-overload]
+
+
+class AwsAdapter:
+    """An adapter over one AWS service: its boto3 client (given, e.g. a Stubber's, or made on first use)."""
+
+    service: str
+
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws_client(self.service)
+        return self._client

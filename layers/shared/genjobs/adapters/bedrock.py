@@ -7,7 +7,7 @@ import base64
 import json
 from typing import Any
 
-from genjobs.adapters import aws_client
+from genjobs.adapters import AwsAdapter
 from genjobs.ports import (
     ContentFiltered,
     GeneratedImage,
@@ -70,15 +70,8 @@ def video_request_input(request: VideoRequest) -> dict[str, Any]:
     }
 
 
-class BedrockMediaProvider:
-    def __init__(self, client: Any = None) -> None:
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws_client("bedrock-runtime")
-        return self._client
+class BedrockMediaProvider(AwsAdapter):
+    service = "bedrock-runtime"
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -6,19 +6,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from genjobs.adapters import aws_client
+from genjobs.adapters import AwsAdapter
 from genjobs.ports import InvokeFailed
 
 
-class LambdaInvoker:
-    def __init__(self, client: Any = None) -> None:
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws_client("lambda")
-        return self._client
+class LambdaInvoker(AwsAdapter):
+    service = "lambda"
 
     def _invoke(self, function_name: str, payload: Mapping[str, Any], invocation_type: str) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError

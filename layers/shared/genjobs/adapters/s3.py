@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from genjobs.adapters import aws_client
+from genjobs.adapters import AwsAdapter
 from genjobs.ports import StoredObject
 
 
-class S3MediaStore:
+class S3MediaStore(AwsAdapter):
+    service = "s3"
+
     def __init__(self, bucket: str, *, base_url: str | None = None, client: Any = None) -> None:
+        super().__init__(client)
         self.bucket = bucket
         self._base_url = base_url.rstrip("/") if base_url else None
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws_client("s3")
-        return self._client
 
     def url_for(self, key: str) -> str:
         if self._base_url:

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 JobStatus = Literal["queued", "processing", "generating_videos", "completed", "failed", "canceled"]
 JobType = Literal["character_variations", "state_videos"]
-ACTIVE_STATUSES: tuple[JobStatus, ...] = ("queued", "processing", "generating_videos")
 RUNNING_STATUSES: tuple[JobStatus, ...] = ("processing", "generating_videos")
 TERMINAL_STATUSES: tuple[JobStatus, ...] = ("completed", "failed", "canceled")
 
