@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from genjobs import dependencies
 from genjobs.cloudformation import CustomResourceResult
-from genjobs.db.migrations import Migration, migrate, pending_migrations
+from genjobs.db.migrations import Migration, database_ahead, migrate, pending_migrations
 from genjobs.entry import Function
 from genjobs.errors import DatabaseUnavailable
 from genjobs.models.actions import MIGRATE_ACTIONS, Migrate, MigrateAction
@@ -53,7 +53,11 @@ def custom_resource(event: dict[str, Any], context: LambdaContext) -> CustomReso
         # The schema outlives the stack's custom resource; deleting it must never drop data.
         return CustomResourceResult(reason="nothing to do on delete")
     applied = [m.filename for m in _migrate_when_reachable(context)]
-    return CustomResourceResult(reason=f"applied {len(applied)} migrations", data={"Applied": ",".join(applied)})
+    # A rollback runs the previous release against a newer schema: the normal expand/contract state, not a
+    # failure (FAILED here would leave the stack in UPDATE_ROLLBACK_FAILED).
+    ahead = database_ahead(dependencies.get().db)
+    reason = f"applied {len(applied)} migrations" + (f" (database ahead: {', '.join(ahead)})" if ahead else "")
+    return CustomResourceResult(reason=reason, data={"Applied": ",".join(applied)})
 
 
 lambda_handler = Function("migrate", actions=MIGRATE_ACTIONS, dispatch=dispatch, custom_resource=custom_resource,

@@ -185,3 +185,21 @@ def test_custom_resource_waits_for_a_database_that_is_still_coming_up(
     (sent,) = response_url.sent
     assert sent["body"]["Status"] == "SUCCESS"
     assert database.fetch_value("SELECT count(*) FROM schema_migrations") == len(load_migrations())
+
+
+def test_a_rollback_update_answers_success_when_the_database_is_ahead(db: Database, response_url: FakeResponseUrl
+                                                                     ) -> None:
+    # Given a database with one migration newer than this release (a failed update that is rolled back)
+    db.execute("INSERT INTO schema_migrations (version, name, checksum, duration_ms) "
+               "VALUES (9999, 'newer_release', 'x', 1)")
+    event = load_event("migrate/custom_resource_create.json")
+    event.update({"RequestType": "Update", "PhysicalResourceId": "genjobs-schema-migrations",
+                  "OldResourceProperties": dict(event["ResourceProperties"])})
+
+    # When CloudFormation's rollback sends the Update with the previous layer
+    invoke(migrate_app, event)
+
+    # Then the stack hears SUCCESS, with the reason naming the newer migration
+    (sent,) = response_url.sent
+    assert sent["body"]["Status"] == "SUCCESS", sent["body"]
+    assert sent["body"]["Reason"] == "applied 0 migrations (database ahead: 9999_newer_release)"

@@ -144,3 +144,34 @@ def test_every_view_is_selectable(db: Database, view: str) -> None:
         "VALUES ('acme', %s, 'character_variations', 3, 'amazon.nova-canvas-v1:0')", (persona,))
     rows = db.fetch_all(f"SELECT * FROM {view}")  # view names come from the fixed list above
     assert rows, f"{view} returned no rows"
+
+
+def test_a_database_ahead_of_the_code_is_left_alone_and_logged_once(
+        empty_db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Given a newer release applied 998 and 999, then the stack rolled back to the release without them
+    newer = copy_migrations(tmp_path)
+    (newer / "998_probe_a.sql").write_text("CREATE TABLE probe_a (id int);\n")
+    (newer / "999_probe_b.sql").write_text("CREATE TABLE probe_b (id int);\n")
+    migrate(empty_db, load_migrations(newer))
+
+    # When the older release's migrations run (what CloudFormation's rollback Update does)
+    with caplog.at_level("WARNING", logger="genjobs.migrations"):
+        applied = migrate(empty_db)
+
+    # Then nothing is applied or refused, nothing is pending, the newer tables stay, and one warning names them
+    assert applied == [] and pending_migrations(empty_db) == []
+    assert empty_db.fetch_value("SELECT count(*) FROM probe_a") == 0
+    warnings = [r.getMessage() for r in caplog.records if "ahead of the code" in r.getMessage()]
+    assert len(warnings) == 1 and "998_probe_a" in warnings[0] and "999_probe_b" in warnings[0]
+
+
+def test_a_hole_in_the_history_is_still_refused(empty_db: Database, tmp_path: Path) -> None:
+    # Given every migration applied, and a release whose sql/ lost a file below its newest one
+    migrate(empty_db)
+    holed = copy_migrations(tmp_path)
+    victim = sorted(holed.glob("*.sql"))[1]
+    victim.unlink()
+
+    # Then the runner refuses: a deleted history file is not a rollback
+    with pytest.raises(MigrationError, match="is applied but its file is missing"):
+        migrate(empty_db, load_migrations(holed))

@@ -97,10 +97,19 @@ def _applied(session: Session) -> dict[int, AppliedMigration]:
     return {row.version: row for row in rows}
 
 
-def _verify(applied: dict[int, AppliedMigration], migrations: list[Migration]) -> None:
+def _verify(applied: dict[int, AppliedMigration], migrations: list[Migration]) -> list[AppliedMigration]:
+    """Refuse an applied migration whose file was edited, or whose file is missing below the newest file (a
+    hole in history). Applied migrations above the newest file are the database being ahead of the code — a
+    stack rollback runs the previous release's migrations against the newer schema, which expand/contract
+    keeps compatible — and are returned (nothing is done for them)."""
     by_version = {m.version: m for m in migrations}
-    for version, row in applied.items():
+    newest = max(by_version, default=0)
+    ahead: list[AppliedMigration] = []
+    for version, row in sorted(applied.items()):
         migration = by_version.get(version)
+        if migration is None and version > newest:
+            ahead.append(row)
+            continue
         if migration is None:
             raise MigrationError(
                 f"migration {version:03d}_{row.name} is applied but its file is missing",
@@ -112,6 +121,13 @@ def _verify(applied: dict[int, AppliedMigration], migrations: list[Migration]) -
                 "add a new migration instead",
                 details={"version": version, "recorded": row.checksum, "file": migration.checksum},
             )
+    return ahead
+
+
+def database_ahead(db: Database, migrations: list[Migration] | None = None) -> list[str]:
+    """The applied migrations newer than every file of this release (a rollback's state), as names."""
+    migrations = load_migrations() if migrations is None else migrations
+    return [f"{row.version:03d}_{row.name}" for row in _verify(applied_migrations(db), migrations)]
 
 
 def applied_migrations(db: Database) -> dict[int, AppliedMigration]:
@@ -134,12 +150,18 @@ def migrate(db: Database, migrations: list[Migration] | None = None) -> list[Mig
     """Apply every pending migration; return those this call applied."""
     migrations = load_migrations() if migrations is None else migrations
     done: list[Migration] = []
+    warned = False
     for migration in migrations:
         with db.transaction() as session:
             session.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
             session.execute(_CREATE_TABLE)
             applied = _applied(session)
-            _verify(applied, migrations)
+            ahead = _verify(applied, migrations)
+            if ahead and not warned:
+                warned = True
+                logger.warning("database is ahead of the code: applied %s have no file in this release (rollback or "
+                               "older code); nothing to do for them",
+                               ", ".join(f"{a.version:03d}_{a.name}" for a in ahead))
             if migration.version in applied:
                 continue
             started = perf_counter()
