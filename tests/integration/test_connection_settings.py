@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import boto3
+import psycopg
 import pytest
 from genjobs.db import Database, DatabaseSettings
 from genjobs.db.credentials import credentials_for
+from genjobs.errors import DatabaseTimeout
 from genjobs.settings import SettingsError
 from moto import mock_aws
 from psycopg.conninfo import conninfo_to_dict
 
 _DB_VARIABLES = ("DATABASE_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_AUTH", "DB_PASSWORD", "DB_SECRET_ID",
                  "DB_SECRET_ARN", "DB_SSLMODE", "DB_SSLROOTCERT", "DB_CONNECT_TIMEOUT", "DB_POOL_MIN_SIZE",
-                 "DB_POOL_MAX_SIZE", "DB_MAX_LIFETIME", "AWS_REGION")
+                 "DB_POOL_MAX_SIZE", "DB_MAX_LIFETIME", "AWS_REGION", "DB_SSLMODE")
 
 
 @pytest.fixture
@@ -113,4 +116,44 @@ def test_pool_connections_never_prepare_and_run_in_autocommit(database_url: str)
             assert conn.autocommit is True
         assert database.settings.max_lifetime_seconds < 1800  # below RDS Proxy IdleClientTimeout
     finally:
+        database.close()
+
+
+def test_verify_full_needs_a_ca_bundle_file(environment: Callable[[dict[str, str]], DatabaseSettings],
+                                            tmp_path: Path) -> None:
+    base = {"DB_AUTH": "password", "DB_HOST": "proxy", "DB_USER": "genjobs_app", "DB_PASSWORD": "x"}
+    # Without a bundle: TLS without verification (a local server without a CA)
+    assert environment(base).sslmode == "require"
+    # verify-full asked for, but no bundle (or one that does not exist): refused at start-up, naming the variable
+    with pytest.raises(ValueError, match="DB_SSLROOTCERT pointing at a CA bundle file"):
+        environment({**base, "DB_SSLMODE": "verify-full"})
+    with pytest.raises(ValueError, match="DB_SSLROOTCERT"):
+        environment({**base, "DB_SSLMODE": "verify-full", "DB_SSLROOTCERT": str(tmp_path / "missing.pem")})
+    # A bundle given: verify-full by default, and every connection asks libpq to verify against it
+    bundle = tmp_path / "amazon-trust-services-roots.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = environment({**base, "DB_SSLROOTCERT": str(bundle)})
+    provider = credentials_for(settings)
+    assert settings.sslmode == "verify-full" and provider is not None
+    assert (provider()["sslmode"], provider()["sslrootcert"]) == ("verify-full", str(bundle))
+
+
+@pytest.mark.allow_session_state("SET LOCAL inside the test's own transaction stands in for the role's lock_timeout")
+def test_a_lock_wait_past_lock_timeout_is_a_database_timeout(database_url: str) -> None:
+    # Given a row locked by another transaction
+    database = Database(DatabaseSettings(url=database_url))
+    holder = psycopg.connect(database_url)
+    try:
+        holder.execute("CREATE TABLE lock_probe (id int PRIMARY KEY)")
+        holder.execute("INSERT INTO lock_probe VALUES (1)")
+        holder.commit()
+        holder.execute("SELECT * FROM lock_probe WHERE id = 1 FOR UPDATE")
+
+        # When a request waits for it longer than its lock_timeout (sql/030 sets one on the role)
+        with pytest.raises(DatabaseTimeout), database.transaction() as session:
+            session.execute("SET LOCAL lock_timeout = '50ms'")
+            session.execute("UPDATE lock_probe SET id = 2 WHERE id = 1")
+    finally:
+        holder.rollback()
+        holder.close()
         database.close()

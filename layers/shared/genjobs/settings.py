@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AliasChoices, Field, PositiveInt, ValidationError, field_validator, model_validator
@@ -75,8 +76,10 @@ class DatabaseSettings(_FromEnvironment):
     password: str | None = Field(default=None, repr=False, validation_alias=_env("password", "DB_PASSWORD"))
     secret_id: str | None = Field(default=None, validation_alias=_env("secret_id", "DB_SECRET_ID", "DB_SECRET_ARN"))
     region: str | None = Field(default=None, validation_alias=_env("region", "AWS_REGION", "AWS_DEFAULT_REGION"))
-    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
-        default="require", validation_alias=_env("sslmode", "DB_SSLMODE"))
+    # None: verify-full when a CA bundle is given (DB_SSLROOTCERT), else require (TLS without verification,
+    # e.g. DB_AUTH=password against a local server without a CA)
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
+        default=None, validation_alias=_env("sslmode", "DB_SSLMODE"))
     sslrootcert: str | None = Field(default=None, validation_alias=_env("sslrootcert", "DB_SSLROOTCERT"))
     application_name: str = Field(default="genjobs", validation_alias=_env(
         "application_name", "DB_APPLICATION_NAME", "AWS_LAMBDA_FUNCTION_NAME"))
@@ -94,6 +97,8 @@ class DatabaseSettings(_FromEnvironment):
     def _derive_auth(self) -> DatabaseSettings:
         if self.auth is None or (self.url and self.auth != "url" and not self.host):
             object.__setattr__(self, "auth", "iam" if self.host and not self.url else "url")
+        if self.sslmode is None:
+            object.__setattr__(self, "sslmode", "verify-full" if self.sslrootcert else "require")
         if self.pool_min_size > self.pool_max_size:
             raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
         return self
@@ -110,6 +115,11 @@ class DatabaseSettings(_FromEnvironment):
             raise ValueError("DB_AUTH=iam needs AWS_REGION to sign the auth token")
         if auth == "secret" and not self.secret_id:
             raise ValueError("DB_AUTH=secret needs DB_SECRET_ID")
+        if auth != "url" and self.sslmode in ("verify-full", "verify-ca") and not (
+                self.sslrootcert and Path(self.sslrootcert).is_file()):
+            # caught here, at start-up, rather than as a libpq error on the first connection
+            raise ValueError(f"DB_SSLMODE={self.sslmode} needs DB_SSLROOTCERT pointing at a CA bundle file "
+                             f"(got {self.sslrootcert!r})")
 
     @property
     def conninfo(self) -> str:

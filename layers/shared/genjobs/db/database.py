@@ -218,7 +218,8 @@ class Database:
                 self._discard_pool(pool)
                 raise DatabaseUnavailable("The database cannot be reached; retry shortly.") from exc
             raise DatabaseUnavailable("The database is busy; retry shortly.", retry_after_seconds=1) from exc
-        except pg_errors.QueryCanceled as exc:
+        except (pg_errors.QueryCanceled, pg_errors.LockNotAvailable) as exc:
+            # the role's statement_timeout or lock_timeout (sql/030 sets both): a busy database, not a bug
             raise DatabaseTimeout("The database took too long to answer; retry shortly.") from exc
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             if conn is None or conn.broken or conn.closed:
