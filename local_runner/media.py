@@ -39,12 +39,17 @@ def render_png(seed: int, size: int = LOCAL_IMAGE_SIZE) -> bytes:
     return encode_png(size, size, rows)
 
 
+# A real H.264 MP4 (64x36, half a second, 2.5 KB), recorded once from a canvas with Chromium's MediaRecorder
+# (video/mp4;codecs=avc1.42E01E; the recipe is tests/e2e/console/test_console.py::record_tiny_mp4), so a browser
+# can play what the local provider "generates".
+_PLACEHOLDER_MP4 = Path(__file__).with_name("assets") / "placeholder.mp4"
+
+
 def placeholder_mp4(label: str) -> bytes:
-    """A tiny ISO-BMFF file (ftyp + free box carrying the label): enough for a download to be checked."""
-    ftyp = b"ftyp" + b"isom" + struct.pack(">I", 512) + b"isomiso2mp41"
+    """A tiny playable MP4, with the label in a trailing top-level `free` box (players skip it) so each
+    state's file is distinct."""
     payload = f"genjobs placeholder video: {label}".encode()
-    free = b"free" + payload
-    return struct.pack(">I", len(ftyp) + 4) + ftyp + struct.pack(">I", len(free) + 4) + free
+    return _PLACEHOLDER_MP4.read_bytes() + struct.pack(">I", len(payload) + 8) + b"free" + payload
 
 
 class LocalMediaStore:
