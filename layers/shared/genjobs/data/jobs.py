@@ -80,9 +80,9 @@ def start_job(
     builtin_variables: list[str],
     builtin_defaults: dict[str, str],
 ) -> Outcome:
-    """Every check of a start and the insert, in one round trip (genjobs_start_job_v2)."""
+    """Every check of a start and the insert, in one round trip (genjobs_start_job_v3)."""
     return Outcome.model_validate(db.fetch_value(
-        "SELECT genjobs_start_job_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "SELECT genjobs_start_job_v3(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (merchant_id, persona_id, job_type, variation_count, states, Jsonb(prompt_variables), idempotency_key,
          request_hash, default_hourly_limit, cooldown, now, max_retries, builtin_variables,
          Jsonb(builtin_defaults)),
@@ -217,7 +217,8 @@ def list_jobs(
         WITH persona_check AS (
             SELECT %(persona_id)s::uuid IS NULL
                    OR EXISTS (SELECT 1 FROM personas p
-                               WHERE p.id = %(persona_id)s::uuid AND p.merchant_id = %(merchant_id)s)
+                               WHERE p.id = %(persona_id)s::uuid AND p.merchant_id = %(merchant_id)s
+                                 AND p.deleted_at IS NULL)
                    AS persona_known
         ), page AS (
             SELECT {columns} FROM generation_jobs j

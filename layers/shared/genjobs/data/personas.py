@@ -8,7 +8,8 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from genjobs.db import Database, Row
+from genjobs.data.answers import Outcome
+from genjobs.db import Database
 from genjobs.models.personas import Persona
 
 _PERSONA_COLUMNS = """id, merchant_id, name, description, product_name, character_type, status,
@@ -43,26 +44,8 @@ def find_persona(db: Database, merchant_id: str, persona_id: UUID, *, cooldown: 
     )
 
 
-def soft_delete_persona(db: Database, merchant_id: str, persona_id: UUID, now: datetime) -> Row | None:
-    """Mark the persona deleted unless it has an active job. Returns {deleted, exists, active_job_id}."""
-    return db.fetch_one(
-        """
-        WITH target AS (
-            SELECT p.id,
-                   (SELECT j.id FROM generation_jobs j
-                     WHERE j.persona_id = p.id AND j.status IN ('queued', 'processing', 'generating_videos')
-                     LIMIT 1) AS active_job_id
-              FROM personas p
-             WHERE p.id = %(persona_id)s AND p.merchant_id = %(merchant_id)s AND p.deleted_at IS NULL
-        ), deleted AS (
-            UPDATE personas p SET deleted_at = %(now)s
-              FROM target t
-             WHERE p.id = t.id AND t.active_job_id IS NULL
-            RETURNING p.id
-        )
-        SELECT EXISTS (SELECT 1 FROM deleted) AS deleted,
-               EXISTS (SELECT 1 FROM target) AS exists,
-               (SELECT active_job_id FROM target) AS active_job_id
-        """,
-        {"persona_id": persona_id, "merchant_id": merchant_id, "now": now},
-    )
+def delete_persona(db: Database, merchant_id: str, persona_id: UUID, now: datetime) -> Outcome:
+    """Soft delete, unless the persona has an active job; the persona's row is locked, so a concurrent start
+    and this delete apply one after the other (genjobs_delete_persona_v1, sql/020)."""
+    return Outcome.model_validate(db.fetch_value("SELECT genjobs_delete_persona_v1(%s, %s, %s)",
+                                                 (merchant_id, persona_id, now)))

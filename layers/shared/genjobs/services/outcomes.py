@@ -55,6 +55,10 @@ REFUSALS: dict[str, Callable[[Outcome, Context], GenjobsError]] = {
     "invalid_variables": _invalid_variables,
     "persona_busy": lambda r, _: Conflict("The persona already has an active job.",
                                           details={"active_job_id": r.get("active_job_id")}),
+    # deletes (genjobs_delete_persona_v1)
+    "persona_has_active_job": lambda r, _: Conflict(
+        "The persona has an active job; cancel it or wait for it to finish before deleting.",
+        details={"active_job_id": r.get("active_job_id")}),
     "idempotency_conflict": lambda r, _: Conflict("This Idempotency-Key was already used with a different request.",
                                                   details={"job_id": r.get("job_id")}),
     "rate_limited": lambda r, _: RateLimited(

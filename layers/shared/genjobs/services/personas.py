@@ -7,9 +7,10 @@ from uuid import UUID
 
 from genjobs.data import personas as persona_data
 from genjobs.db import Database
-from genjobs.errors import Conflict, NotFound
+from genjobs.errors import NotFound
 from genjobs.models.personas import CreatePersonaRequest, Persona
 from genjobs.ports import Clock
+from genjobs.services.outcomes import raise_refusal
 
 
 def create_persona(db: Database, merchant_id: str, request: CreatePersonaRequest) -> Persona:
@@ -24,11 +25,4 @@ def get_persona(db: Database, merchant_id: str, persona_id: UUID, *, cooldown: t
 
 
 def delete_persona(db: Database, merchant_id: str, persona_id: UUID, *, clock: Clock) -> None:
-    result = persona_data.soft_delete_persona(db, merchant_id, persona_id, clock())
-    if result is None or not result["exists"]:
-        raise NotFound("Persona not found.", details={"persona_id": str(persona_id)})
-    if not result["deleted"]:
-        raise Conflict(
-            "The persona has an active job; cancel it or wait for it to finish before deleting.",
-            details={"active_job_id": str(result["active_job_id"])},
-        )
+    raise_refusal(persona_data.delete_persona(db, merchant_id, persona_id, clock()), persona_id=persona_id)
