@@ -11,7 +11,6 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
-from aws_lambda_powertools.utilities.data_classes import S3Event
 from genjobs import dependencies
 from genjobs.db.migrations import load_migrations
 from genjobs.entry import Function
@@ -31,10 +30,11 @@ from genjobs.models.jobs import (
     JobTimeline,
     JobType,
 )
-from genjobs.models.videos import VideoRecorded
+from genjobs.models.videos import S3Record, VideoRecorded
 from genjobs.services import jobs
 from genjobs.services.health import check_health
 from genjobs.services.worker.videos import record_video_output
+from pydantic import ValidationError
 
 logger = logging.getLogger("genjobs.progress")
 app = create_resolver()
@@ -113,20 +113,23 @@ def run_command(command: ProgressCommand) -> JobProgress:
 
 
 def object_created(event: dict[str, Any]) -> dict[str, Any]:
-    """Finished state videos. Records that are not ours are logged and dropped; a database outage raises,
-    so Lambda retries the event (recording is idempotent)."""
+    """Finished state videos. Records that are not ours, or not S3 records at all, are logged and dropped; a
+    database outage raises, so Lambda retries the event (recording is idempotent)."""
     deps = dependencies.get()
     results: list[VideoRecorded] = []
-    for record in S3Event(event).records:
-        s3_object = record.s3.get_object.raw_event
-        key = unquote_plus(str(s3_object.get("key", "")))  # S3 URL-encodes keys in notifications
+    for raw in event.get("Records") or []:
+        try:
+            record = S3Record.model_validate(raw)
+        except ValidationError as exc:
+            logger.warning("dropping a malformed S3 record: %s", exc.errors(include_url=False, include_input=False))
+            results.append(VideoRecorded(bucket="", key="", outcome="ignored", reason="malformed S3 record"))
+            continue
+        key = unquote_plus(record.s3.object.key)  # S3 URL-encodes keys in notifications
         if not record.event_name.startswith("ObjectCreated"):
             logger.info("ignoring S3 %s for %s", record.event_name, key)
             continue
-        size = s3_object.get("size")
-        results.append(record_video_output(
-            deps.db, deps.store, bucket=record.s3.bucket.name, key=key,
-            size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None, clock=deps.clock))
+        results.append(record_video_output(deps.db, deps.store, bucket=record.s3.bucket.name, key=key,
+                                           size=record.s3.object.size, clock=deps.clock))
     return {"records": [r.model_dump(mode="json") for r in results]}
 
 

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from genjobs.errors import GenjobsError, Unauthorized, validation_details
 from genjobs.http.errors import error_response, plain_error_response
+from genjobs.models.text import storable_text
 
 logger = logging.getLogger("genjobs.http")
 
@@ -55,9 +56,15 @@ def merchant_id_from(app: APIGatewayHttpResolver, claim: str) -> str:
     """The merchant identity: the JWT authorizer's claim, never anything from the request body."""
     claims = app.current_event.request_context.authorizer.jwt_claim
     value = claims.get(claim)
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise Unauthorized(f"The token has no usable '{claim}' claim.")
-    return value.strip()
+    unusable = Unauthorized(f"The token has no usable '{claim}' claim.")
+    # the same text rules as any input (no NUL, no lone surrogate), and no edge whitespace: " acme " is not
+    # "acme" (trimming would merge two tenants)
+    if not isinstance(value, str) or not value or value != value.strip() or len(value) > 200:
+        raise unusable
+    try:
+        return storable_text(value)
+    except ValueError:
+        raise unusable from None
 
 
 def version_in_etag(value: str | None) -> int | None:
