@@ -71,7 +71,7 @@ class World:
         row = persona_data.insert_persona(self.db, merchant or self.merchant, {
             "name": self.unique("Pip"), "description": "A cheerful robot", "product_name": "SnackBot",
             "character_type": "robot"})
-        return UUID(str(row["id"]))
+        return row.id
 
     def start(self, persona: UUID, *, job_type: str = "character_variations", merchant: str | None = None,
               states: list[str] | None = None) -> UUID:
