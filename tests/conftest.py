@@ -7,7 +7,7 @@ import pytest
 from genjobs.db import Database, DatabaseSettings
 from genjobs.db.migrations import migrate
 
-from tests.support.database import set_database
+from tests.support.database import make_database, set_database
 from tests.support.postgres import PostgresCluster, cluster_from_env
 
 pytest_plugins = ["tests.support.pinning"]
@@ -54,11 +54,6 @@ def empty_database_url(pg_cluster: PostgresCluster) -> Iterator[str]:
     url = pg_cluster.create_database(name)
     yield url
     pg_cluster.drop_database(name)
-
-
-def make_database(url: str, **overrides: object) -> Database:
-    settings = DatabaseSettings(url=url, **overrides)  # type: ignore[arg-type]
-    return Database(settings)
 
 
 @pytest.fixture

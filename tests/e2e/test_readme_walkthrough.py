@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import token_for
-from tests.e2e.runner_process import REPO_ROOT, RunnerProcess
+from tests.support.runner_process import REPO_ROOT, RunnerProcess, token_for
 
 README = REPO_ROOT / "README.md"
 MARKER = "<!-- walkthrough: executed by tests/e2e/test_readme_walkthrough.py -->"

@@ -3,29 +3,11 @@ approval → state videos → the persona with its videos, every media URL downl
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Any
 
-from tests.e2e.conftest import Merchant
-from tests.e2e.runner_process import get_url
+from tests.support.runner_process import Merchant, get_url, wait_for_job
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-JOB_DEADLINE_SECONDS = 60.0
-
-
-def wait_for_job(merchant: Merchant, job_id: str, deadline_seconds: float = JOB_DEADLINE_SECONDS) -> dict[str, Any]:
-    """Long-poll the job until it finishes (bounded)."""
-    deadline = time.monotonic() + deadline_seconds
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        reply = merchant.call("GET", f"/jobs/{job_id}?wait=5")
-        assert reply.status == 200, reply.body
-        job: dict[str, Any] = reply.json
-        seen.append(f"{job['status']}/{job['progress']}")
-        if job["status"] in ("completed", "failed", "canceled"):
-            return job
-    raise AssertionError(f"job {job_id} did not finish within {deadline_seconds:.0f} s; seen {seen}")
 
 
 def test_full_flow_from_persona_to_state_videos(merchant: Merchant) -> None:

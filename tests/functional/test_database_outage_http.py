@@ -14,11 +14,10 @@ from genjobs import dependencies
 from genjobs.db import Database
 from genjobs.db.migrations import migrate
 
-from tests.conftest import make_database
-from tests.functional.conftest import HANDLERS
-from tests.support.database import set_database
+from tests.support.database import make_database, set_database
 from tests.support.events import http_event, invoke
 from tests.support.fakes import RecordingInvoker
+from tests.support.handlers import HANDLERS
 from tests.support.postgres import EmbeddedServerControl
 
 CONNECT_TIMEOUT = 1.0

@@ -15,8 +15,7 @@ from genjobs.settings import get_settings
 
 import functions.migrate.app as migrate_app
 import functions.progress.app as progress_app
-from tests.conftest import make_database
-from tests.support.database import set_database
+from tests.support.database import make_database, set_database
 from tests.support.events import invoke, json_body, load_event
 from tests.support.postgres import EmbeddedServerControl
 

@@ -14,7 +14,7 @@ from genjobs.errors import Conflict, NotFound
 from genjobs.services import approval
 
 from local_runner.media import LocalMediaStore
-from tests.conftest import make_database
+from tests.support.database import make_database
 from tests.support.fakes import FrozenClock
 from tests.support.scenarios import LIMITS, persona_with_variations, start_job
 

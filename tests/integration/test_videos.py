@@ -25,7 +25,7 @@ from genjobs.services import jobs, worker
 from genjobs.services.worker import videos as worker_videos
 from moto import mock_aws
 
-from tests.conftest import make_database
+from tests.support.database import make_database
 from tests.support.fakes import FrozenClock, bedrock_client
 from tests.support.scenarios import SETTINGS, approved_persona, start_job, video_output_key
 

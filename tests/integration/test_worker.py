@@ -18,8 +18,8 @@ from genjobs.db import Database
 from genjobs.services import worker
 from moto import mock_aws
 
-from tests.integration.test_start_job_limits import new_persona, start
 from tests.support.fakes import FrozenClock, bedrock_client, stub_image_error, stub_images
+from tests.support.starts import new_persona, start
 
 SETTINGS = worker.WorkerSettings(lease=timedelta(minutes=5), retry_backoff=timedelta(seconds=10))
 BUCKET = "genjobs-media-test"
