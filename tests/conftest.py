@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from genjobs.db import Database, DatabaseSettings
 from genjobs.db.migrations import migrate
 
+from local_runner.media import LocalMediaStore
 from tests.support.database import make_database, set_database
 from tests.support.postgres import PostgresCluster, cluster_from_env
 
@@ -64,3 +66,9 @@ def db(database_url: str) -> Iterator[Database]:
     yield database
     set_database(previous)
     database.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalMediaStore:
+    """A media store on local files (the local runner's), for services that write images."""
+    return LocalMediaStore(tmp_path, bucket="genjobs-media-local", base_url="http://media.test")

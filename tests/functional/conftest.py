@@ -10,6 +10,7 @@ from genjobs import dependencies
 from genjobs.adapters.lambda_invoker import LambdaInvoker
 from genjobs.db import Database
 
+from local_runner.media import LocalMediaStore
 from tests.support.fakes import LambdaStub
 from tests.support.handlers import HANDLERS
 from tests.support.merchants import MerchantClient
@@ -33,3 +34,11 @@ def acme(db: Database, lambda_stub: LambdaStub) -> MerchantClient:
 @pytest.fixture
 def globex(db: Database, lambda_stub: LambdaStub) -> MerchantClient:
     return MerchantClient(HANDLERS, "globex")
+
+
+@pytest.fixture
+def handler_store(store: LocalMediaStore, db: Database) -> Iterator[LocalMediaStore]:
+    """`store`, also the one the handlers use (through genjobs.dependencies)."""
+    dependencies.override(store=store)
+    yield store
+    dependencies.reset()

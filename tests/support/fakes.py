@@ -16,6 +16,8 @@ from botocore.stub import ANY, Stubber
 
 from local_runner.media import render_png
 
+MEDIA_BUCKET = "genjobs-media-test"  # the bucket of the S3 fakes (moto) and of the stores built on them
+
 
 class FrozenClock:
     """A clock that only moves when told to."""
