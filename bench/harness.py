@@ -24,6 +24,7 @@ from genjobs.db.instrumentation import InstrumentedCursor
 from genjobs.ports import GeneratedImage, ImageRequest, StoredObject, VideoRequest, VideoStatus
 from psycopg import sql
 
+from local_runner.context import LambdaContext
 from local_runner.media import render_png
 
 # -- statements with their parameters ---------------------------------------------------------------------
@@ -186,20 +187,6 @@ class FastProvider:
 # -- handlers ---------------------------------------------------------------------------------------------
 
 
-class LambdaContext:
-    function_name = "genjobs-bench"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:genjobs-bench"
-    memory_limit_in_mb = 1024
-    aws_request_id = "bench-request"
-    log_group_name = "/aws/lambda/genjobs-bench"
-    log_stream_name = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-CONTEXT = LambdaContext()
 FUNCTIONS = ("generation", "progress", "limits", "approval", "migrate", "maintenance")
 
 
@@ -210,7 +197,8 @@ def handler_modules() -> dict[str, ModuleType]:
 
 
 def call(module: ModuleType, event: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = module.lambda_handler(event, CONTEXT)
+    context = LambdaContext("genjobs-bench", memory_mb=1024, timeout_seconds=30.0)
+    result: dict[str, Any] = module.lambda_handler(event, context)
     return result
 
 

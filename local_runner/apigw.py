@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from local_runner.auth import Authorization
+from local_runner.context import ACCOUNT_ID
 
-ACCOUNT_ID = "123456789012"
 API_ID = "local"
 _TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded",
                "application/graphql", "application/yaml", "application/x-yaml")

@@ -21,7 +21,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,32 +29,11 @@ from typing import Any
 
 from genjobs.ports import InvokeFailed
 
+from local_runner.context import LambdaContext
 from local_runner.isolation import forget_request_state
 from local_runner.template import FunctionSpec
 
 logger = logging.getLogger("local_runner.lambdas")
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"
-
-
-class LambdaContext:
-    """The context object Lambda passes to a handler (the attributes the Python runtime has)."""
-
-    def __init__(self, spec: FunctionSpec, function_name: str, *, timeout_seconds: float | None = None) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
-        self.memory_limit_in_mb = spec.memory_mb
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = time.strftime("%Y/%m/%d") + f"/[$LATEST]{uuid.uuid4().hex}"
-        self.identity = None
-        self.client_context = None
-        self.tenant_id = None
-        self._deadline = time.monotonic() + (timeout_seconds or spec.timeout_seconds)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 @dataclass
@@ -138,7 +116,8 @@ class FunctionPool:
         payload = json.loads(json.dumps(event))
         container = self._acquire()
         try:
-            context = LambdaContext(self.spec, self.function_name, timeout_seconds=timeout_seconds)
+            context = LambdaContext(self.function_name, memory_mb=self.spec.memory_mb,
+                                    timeout_seconds=timeout_seconds or self.spec.timeout_seconds)
             result = container.handler(payload, context)
         finally:
             forget_request_state()

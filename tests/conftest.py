@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from genjobs.db import Database, DatabaseSettings
 from genjobs.db.migrations import migrate
 
-from tests.support.database import set_database
+from local_runner.media import LocalMediaStore
+from tests.support.database import make_database, set_database
 from tests.support.postgres import PostgresCluster, cluster_from_env
 
 pytest_plugins = ["tests.support.pinning"]
@@ -56,11 +58,6 @@ def empty_database_url(pg_cluster: PostgresCluster) -> Iterator[str]:
     pg_cluster.drop_database(name)
 
 
-def make_database(url: str, **overrides: object) -> Database:
-    settings = DatabaseSettings(url=url, **overrides)  # type: ignore[arg-type]
-    return Database(settings)
-
-
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     """The process-wide database for this test, pointed at a fresh clone of the migrated template."""
@@ -69,3 +66,9 @@ def db(database_url: str) -> Iterator[Database]:
     yield database
     set_database(previous)
     database.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalMediaStore:
+    """A media store on local files (the local runner's), for services that write images."""
+    return LocalMediaStore(tmp_path, bucket="genjobs-media-local", base_url="http://media.test")

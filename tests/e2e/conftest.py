@@ -14,31 +14,19 @@ where the in-process guards of tests/support cannot see them:
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from local_runner.auth import issue_token
-from local_runner.settings import local_settings
-from tests.e2e.runner_process import Reply, RunnerProcess, request
 from tests.support.pinning import is_exempt, pinning_reasons
+from tests.support.runner_process import HANDLER_FAILURE, Merchant, RunnerProcess, token_for
 
 SHARED_RUNNER_ENV = {
     "LOCAL_MEDIA_DELAY_MS": "100",
     "MAINTENANCE_INTERVAL_SECONDS": "2",
     "LOCAL_RUNNER_LOG_LEVEL": "INFO",
 }
-_HANDLER_FAILURE = re.compile(
-    r"^.*(raised while serving|asynchronous invocation failed|asynchronous invocation dropped|"
-    r"returned a response API Gateway cannot use|scheduled run of .* failed|the runner failed on|"
-    r"S3 notification for .* was lost).*$",
-    re.MULTILINE,
-)
 
 
 @pytest.fixture(scope="session")
@@ -54,21 +42,6 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunnerProcess]:
     process.new_statements()
     yield process
     process.stop()
-
-
-def token_for(merchant_id: str, **kwargs: Any) -> str:
-    return issue_token(merchant_id, secret=local_settings().jwt_secret, merchant_claim=local_settings().merchant_claim,
-                       **kwargs)
-
-
-@dataclass
-class Merchant:
-    id: str
-    token: str
-    base_url: str
-
-    def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Reply:
-        return request(self.base_url, method, path, token=self.token, body=body, **kwargs)
 
 
 @pytest.fixture
@@ -99,7 +72,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 def check_runner_health(process: RunnerProcess, *, allow_session_state: bool = False) -> None:
-    failures = _HANDLER_FAILURE.findall(process.new_log())
+    failures = HANDLER_FAILURE.findall(process.new_log())
     statements = process.new_statements()
     problems: list[str] = []
     if failures:
@@ -114,6 +87,3 @@ def check_runner_health(process: RunnerProcess, *, allow_session_state: bool = F
     if problems:
         pytest.fail("\n".join(problems) + f"\n{process.tail(40)}", pytrace=False)
 
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]

@@ -39,10 +39,8 @@ from schemathesis.checks import (
 )
 
 from local_runner.openapi import DOCUMENT_PATH
-from tests.e2e.conftest import Merchant, token_for
-from tests.e2e.runner_process import RunnerProcess, request
-from tests.e2e.test_walkthrough import wait_for_job
 from tests.support.invariants import assert_invariants, summary
+from tests.support.runner_process import Merchant, RunnerProcess, request, token_for, wait_for_job
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "20260706"))

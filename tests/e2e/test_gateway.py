@@ -12,8 +12,7 @@ import pytest
 
 from local_runner.settings import DEFAULT_SECRET, local_settings
 from local_runner.template import read_functions
-from tests.e2e.conftest import Merchant, token_for
-from tests.e2e.runner_process import RunnerProcess, get_url, request
+from tests.support.runner_process import Merchant, RunnerProcess, get_url, request, token_for
 
 UNAUTHORIZED = {"message": "Unauthorized"}
 ROUTES = [r for spec in read_functions() for r in spec.routes]

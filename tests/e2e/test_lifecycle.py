@@ -14,8 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.e2e.conftest import token_for
-from tests.e2e.runner_process import RunnerProcess, process_gone, processes_using, request
+from tests.support.runner_process import RunnerProcess, process_gone, processes_using, request, token_for
 
 STOP_LIMIT_SECONDS = 5.0
 

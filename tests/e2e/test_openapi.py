@@ -9,7 +9,7 @@ from typing import Any
 
 from local_runner.openapi import DOCUMENT_PATH, build_document, function_descriptions, load_modules, render
 from local_runner.template import load_template, read_functions
-from tests.e2e.runner_process import RunnerProcess, request
+from tests.support.runner_process import RunnerProcess, request
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 

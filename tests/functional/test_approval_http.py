@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -15,11 +14,6 @@ from tests.support.events import invoke, json_body, load_event
 from tests.support.fakes import FrozenClock
 from tests.support.merchants import MerchantClient
 from tests.support.scenarios import new_persona, persona_with_variations
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalMediaStore:
-    return LocalMediaStore(tmp_path, bucket="genjobs-media-local", base_url="http://media.test")
 
 
 def variations(client: MerchantClient, persona: Any, **query: str) -> tuple[int, Any, dict[str, str]]:

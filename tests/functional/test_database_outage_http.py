@@ -14,11 +14,10 @@ from genjobs import dependencies
 from genjobs.db import Database
 from genjobs.db.migrations import migrate
 
-from tests.conftest import make_database
-from tests.functional.conftest import HANDLERS
-from tests.support.database import set_database
+from tests.support.database import make_database, set_database
 from tests.support.events import http_event, invoke
 from tests.support.fakes import RecordingInvoker
+from tests.support.handlers import HANDLERS
 from tests.support.postgres import EmbeddedServerControl
 
 CONNECT_TIMEOUT = 1.0
@@ -49,7 +48,9 @@ def request_for(method: str, route: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def outage() -> Iterator[tuple[EmbeddedServerControl, Database]]:
+def migrated_outage() -> Iterator[tuple[EmbeddedServerControl, Database]]:
+    """A dedicated, migrated server shared by this module's tests, which stop and restart it; the handlers use
+    it, and dispatch to a RecordingInvoker."""
     control = EmbeddedServerControl()
     database = make_database(control.url, connect_timeout_seconds=CONNECT_TIMEOUT, pool_max_size=2)
     migrate(database)
@@ -68,8 +69,8 @@ def test_every_function_serves_http_routes() -> None:
 
 
 def test_every_route_is_503_while_the_database_is_down_and_recovers(
-        outage: tuple[EmbeddedServerControl, Database]) -> None:
-    control, _ = outage
+        migrated_outage: tuple[EmbeddedServerControl, Database]) -> None:
+    control, _ = migrated_outage
     routes = http_routes()
     # Given the database stops while the process keeps running
     control.stop()

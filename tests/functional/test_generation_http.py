@@ -12,8 +12,9 @@ from genjobs.db import Database, record_statements
 
 import functions.generation.app as generation_app
 import functions.limits.app as limits_app
-from tests.functional.conftest import HANDLERS, LambdaStub
 from tests.support.events import http_event, invoke, json_body, load_event
+from tests.support.fakes import LambdaStub
+from tests.support.handlers import HANDLERS
 from tests.support.merchants import MerchantClient
 
 

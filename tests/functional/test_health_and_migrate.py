@@ -15,8 +15,7 @@ from genjobs.settings import get_settings
 
 import functions.migrate.app as migrate_app
 import functions.progress.app as progress_app
-from tests.conftest import make_database
-from tests.support.database import set_database
+from tests.support.database import make_database, set_database
 from tests.support.events import invoke, json_body, load_event
 from tests.support.postgres import EmbeddedServerControl
 
@@ -44,7 +43,8 @@ def test_health_lists_pending_migrations(empty_database_url: str) -> None:
 
 
 @pytest.fixture
-def outage() -> Iterator[tuple[EmbeddedServerControl, Database]]:
+def unmigrated_outage() -> Iterator[tuple[EmbeddedServerControl, Database]]:
+    """A dedicated server, nothing migrated, that the test may stop; the handlers use it (one per test)."""
     control = EmbeddedServerControl()
     database = make_database(control.url, connect_timeout_seconds=1.0)
     previous = set_database(database)
@@ -54,8 +54,9 @@ def outage() -> Iterator[tuple[EmbeddedServerControl, Database]]:
     control.close()
 
 
-def test_health_is_503_with_retry_after_while_database_is_down(outage: tuple[EmbeddedServerControl, Database]) -> None:
-    control, _ = outage
+def test_health_is_503_with_retry_after_while_database_is_down(
+        unmigrated_outage: tuple[EmbeddedServerControl, Database]) -> None:
+    control, _ = unmigrated_outage
     control.stop()
     response = invoke(progress_app, load_event("progress/get_health.json"))
     assert response["statusCode"] == 503
@@ -131,12 +132,12 @@ def test_custom_resource_create_migrates_and_reports_success(empty_database_url:
         database.close()
 
 
-def test_custom_resource_reports_failure_when_database_is_down(outage: tuple[EmbeddedServerControl, Database],
-                                                               response_url: FakeResponseUrl,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_custom_resource_reports_failure_when_database_is_down(
+        unmigrated_outage: tuple[EmbeddedServerControl, Database], response_url: FakeResponseUrl,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a database that stays down for longer than the (shortened) retry window
     no_retry = get_settings().model_copy(update={"migrate_connect_retry_seconds": 0})
-    control, _ = outage
+    control, _ = unmigrated_outage
     control.stop()
     with dependencies.overridden(settings=no_retry):
         invoke(migrate_app, load_event("migrate/custom_resource_create.json"))
@@ -164,10 +165,10 @@ def test_custom_resource_answers_failed_for_any_exception(db: Database, response
 
 
 def test_custom_resource_waits_for_a_database_that_is_still_coming_up(
-        outage: tuple[EmbeddedServerControl, Database], response_url: FakeResponseUrl,
+        unmigrated_outage: tuple[EmbeddedServerControl, Database], response_url: FakeResponseUrl,
         monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a database that is down when the deploy's custom resource arrives
-    control, database = outage
+    control, database = unmigrated_outage
     control.stop()
     waits: list[float] = []
 

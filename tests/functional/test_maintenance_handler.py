@@ -11,9 +11,9 @@ from genjobs import dependencies
 from genjobs.db import Database
 
 import functions.maintenance.app as maintenance_app
-from tests.integration.test_start_job_limits import new_persona, start
 from tests.support.events import invoke, load_event
 from tests.support.fakes import RecordingInvoker
+from tests.support.starts import new_persona, start
 
 
 @pytest.fixture

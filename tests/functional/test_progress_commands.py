@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
-from genjobs import dependencies
 from genjobs.db import Database, record_statements
 
 import functions.progress.app as progress_app
@@ -21,14 +18,6 @@ from tests.support.scenarios import approved_persona, new_persona, start_job, vi
 
 BUCKET = "genjobs-media-local"
 SAMPLE_JOB = "0b7c2a4e-5d0e-4a57-9a3c-1f2e3d4c5b6a"
-
-
-@pytest.fixture
-def store(tmp_path: Path, db: Database) -> Iterator[LocalMediaStore]:
-    media = LocalMediaStore(tmp_path, bucket=BUCKET, base_url="http://127.0.0.1:3000/media")
-    dependencies.override(store=media)
-    yield media
-    dependencies.reset()
 
 
 def command(action: str, job_id: Any, **fields: Any) -> dict[str, Any]:
@@ -77,9 +66,9 @@ def test_update_step_and_progress_are_one_statement_each(db: Database) -> None:
     assert [e["current_step"] for e in events] == ["rendering_keyframe", "rendering"]
 
 
-def test_add_generated_state_twice_appends_once(db: Database, store: LocalMediaStore) -> None:
+def test_add_generated_state_twice_appends_once(db: Database, handler_store: LocalMediaStore) -> None:
     # Given a running state-videos job for two states
-    job_id = running_job(db, job_type="state_videos", states=["idle", "talking"], store=store)
+    job_id = running_job(db, job_type="state_videos", states=["idle", "talking"], store=handler_store)
 
     # When the same state is added twice (with its video URL), then an unrequested one
     first, statements = send(command("add_generated_state", job_id))
@@ -187,9 +176,9 @@ def test_a_step_that_looks_like_sql_is_only_ever_data(db: Database) -> None:
     assert db.fetch_value("SELECT status FROM generation_jobs WHERE id = %s", (job_id,)) == "processing"
 
 
-def test_s3_event_completes_the_job_in_one_statement(db: Database, store: LocalMediaStore) -> None:
+def test_s3_event_completes_the_job_in_one_statement(db: Database, handler_store: LocalMediaStore) -> None:
     # Given a state-videos job generating one video
-    job_id = running_job(db, job_type="state_videos", states=["idle"], store=store)
+    job_id = running_job(db, job_type="state_videos", states=["idle"], store=handler_store)
     db.execute("UPDATE generation_jobs SET status = 'generating_videos' WHERE id = %s", (job_id,))
     key = video_output_key(job_id, "idle", "q7r8s9t0u1v2")
     event = load_event("progress/s3_object_created.json")
@@ -205,10 +194,10 @@ def test_s3_event_completes_the_job_in_one_statement(db: Database, store: LocalM
     assert second["records"][0]["outcome"] == "ignored"
     assert db.fetch_value("SELECT status FROM generation_jobs WHERE id = %s", (job_id,)) == "completed"
     assert db.fetch_value("SELECT p.video_states ->> 'idle' FROM personas p JOIN generation_jobs j "
-                          "ON j.persona_id = p.id WHERE j.id = %s", (job_id,)) == store.url_for(key)
+                          "ON j.persona_id = p.id WHERE j.id = %s", (job_id,)) == handler_store.url_for(key)
 
 
-def test_s3_events_that_are_not_ours_do_not_raise(db: Database, store: LocalMediaStore) -> None:
+def test_s3_events_that_are_not_ours_do_not_raise(db: Database, handler_store: LocalMediaStore) -> None:
     keys = ["jobs/not-a-job/idle/x/output.mp4", f"jobs/{UUID(int=9)}/idle/x/output.mp4", "random/file.txt",
             "jobs/0b7c2a4e-5d0e-4a57-9a3c-1f2e3d4c5b6a/idle/x%2By/output.mp4"]
     answer = invoke(progress_app, {"Records": [s3_object_created_event(BUCKET, k, 1)["Records"][0] for k in keys]})

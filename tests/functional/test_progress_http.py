@@ -20,7 +20,7 @@ from genjobs.db import Database, record_statements
 from genjobs.settings import Settings
 
 import functions.progress.app as progress_app
-from tests.support.events import FakeLambdaContext, http_event, invoke, json_body, load_event
+from tests.support.events import http_event, invoke, json_body, load_event
 from tests.support.fakes import FrozenClock
 from tests.support.merchants import MerchantClient
 from tests.support.scenarios import new_persona, start_job
@@ -178,17 +178,12 @@ def test_long_poll_answers_at_once_when_the_version_already_differs_or_the_job_i
 def test_long_poll_ends_before_the_lambda_deadline(acme: MerchantClient, db: Database, fast_ticks: float) -> None:
     # Given a Lambda invocation with 1.7 s left and a client asking to wait 20 s for an unchanged job
     job_id = queued_job(db)
-
-    class ShortContext(FakeLambdaContext):
-        def get_remaining_time_in_millis(self) -> int:
-            return 1700
-
     event = http_event("GET", f"/jobs/{job_id}", route="/jobs/{job_id}", path_parameters={"job_id": str(job_id)},
                        query={"wait": "20"}, merchant_id="acme")
 
     # When the handler runs
     started = time.monotonic()
-    response = progress_app.lambda_handler(event, ShortContext())  # type: ignore[arg-type]
+    response = invoke(progress_app, event, timeout_seconds=1.7)
 
     # Then it answers the unchanged job well before the deadline (1.5 s are kept for the answer)
     assert response["statusCode"] == 200 and json_body(response)["version"] == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -14,16 +13,11 @@ from genjobs.errors import Conflict, NotFound
 from genjobs.services import approval
 
 from local_runner.media import LocalMediaStore
-from tests.conftest import make_database
+from tests.support.database import make_database
 from tests.support.fakes import FrozenClock
 from tests.support.scenarios import LIMITS, persona_with_variations, start_job
 
 COOLDOWN = LIMITS.cooldown
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalMediaStore:
-    return LocalMediaStore(tmp_path, bucket="genjobs-media-test", base_url="http://media.test")
 
 
 def approve(db: Database, persona: UUID, variation: UUID, merchant: str = "acme",

@@ -14,7 +14,7 @@ from genjobs.db import Database, record_statements
 from genjobs.errors import DatabaseTimeout
 from pydantic import BaseModel
 
-from tests.conftest import make_database
+from tests.support.database import make_database
 
 
 @dataclass

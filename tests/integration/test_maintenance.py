@@ -17,9 +17,9 @@ from genjobs.db import Database
 from genjobs.services import maintenance, worker
 from moto import mock_aws
 
-from tests.conftest import make_database
-from tests.integration.test_start_job_limits import new_persona, start
+from tests.support.database import make_database
 from tests.support.fakes import FrozenClock, RecordingInvoker, bedrock_client, stub_images
+from tests.support.starts import new_persona, start
 
 LEASE = timedelta(minutes=5)
 WORKER = worker.WorkerSettings(lease=LEASE)

@@ -12,7 +12,7 @@ from genjobs.db import Database
 from genjobs.db.migrations import default_migrations_dir, load_migrations, migrate, pending_migrations
 from genjobs.errors import MigrationError
 
-from tests.conftest import make_database
+from tests.support.database import make_database
 
 VIEWS = ["merchant_statistics", "daily_job_stats", "active_jobs", "model_stats", "recent_jobs_with_outputs"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,9 +12,9 @@ from genjobs.adapters.s3 import S3MediaStore
 from genjobs.db import Database
 from genjobs.services import maintenance
 
-from tests.support.fakes import FrozenClock, bedrock_client
+from tests.support.fakes import MEDIA_BUCKET, FrozenClock
 
-BUCKET = "genjobs-media-test"
+BUCKET = MEDIA_BUCKET
 SETTINGS = maintenance.MaintenanceSettings(worker_function="w", video_report_after=timedelta(minutes=10))
 STORE = S3MediaStore(BUCKET)  # only builds keys and URLs here; no S3 call is made
 
@@ -44,13 +43,6 @@ def videos_job(db: Database) -> Any:
             (job, state, arn(f"inv{state}"), f"s3://{BUCKET}/jobs/{job}/{state}/",
              clock() - timedelta(minutes=minutes)))
     return job, persona, clock
-
-
-@pytest.fixture
-def bedrock() -> Iterator[tuple[BedrockMediaProvider, Stubber]]:
-    client = bedrock_client()
-    with Stubber(client) as stubber:
-        yield BedrockMediaProvider(client), stubber
 
 
 def expect_status(stubber: Stubber, name: str, status: str, message: str | None = None) -> None:

@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 from genjobs.adapters.bedrock import BedrockMediaProvider
@@ -23,23 +22,14 @@ from genjobs.models.videos import VideoRecorded
 from genjobs.ports import VideoRequest
 from genjobs.services import jobs, worker
 from genjobs.services.worker import videos as worker_videos
-from moto import mock_aws
 
-from tests.conftest import make_database
-from tests.support.fakes import FrozenClock, bedrock_client
+from tests.support.database import make_database
+from tests.support.fakes import MEDIA_BUCKET, FrozenClock, bedrock_client
 from tests.support.scenarios import SETTINGS, approved_persona, start_job, video_output_key
 
-BUCKET = "genjobs-media-test"
+BUCKET = MEDIA_BUCKET
 STATES = ["idle", "talking", "thinking"]
 NOVA_REEL = "amazon.nova-reel-v1:1"
-
-
-@pytest.fixture
-def store() -> Iterator[S3MediaStore]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield S3MediaStore(BUCKET, client=client)
 
 
 class RecordingBedrock(BedrockMediaProvider):
@@ -65,45 +55,45 @@ class RecordingBedrock(BedrockMediaProvider):
 
 
 @pytest.fixture
-def bedrock() -> Iterator[RecordingBedrock]:
+def recording_bedrock() -> Iterator[RecordingBedrock]:
     provider = RecordingBedrock()
     with provider.stubber:
         yield provider
 
 
-def video_job(db: Database, store: S3MediaStore, clock: FrozenClock, states: list[str] = STATES,
+def video_job(db: Database, s3_store: S3MediaStore, clock: FrozenClock, states: list[str] = STATES,
               merchant: str = "acme") -> tuple[UUID, UUID]:
-    persona, _ = approved_persona(db, merchant, store, clock=clock)
+    persona, _ = approved_persona(db, merchant, s3_store, clock=clock)
     return persona, start_job(db, merchant, persona, clock=clock, job_type="state_videos", states=states)
 
 
-def run(db: Database, provider: Any, store: S3MediaStore, job_id: UUID, clock: FrozenClock) -> worker.RunOutcome:
-    return worker.run_job(db, provider, store, job_id, settings=SETTINGS, clock=clock)
+def run(db: Database, provider: Any, s3_store: S3MediaStore, job_id: UUID, clock: FrozenClock) -> worker.RunOutcome:
+    return worker.run_job(db, provider, s3_store, job_id, settings=SETTINGS, clock=clock)
 
 
-def deliver(db: Database, store: S3MediaStore, job_id: UUID, state: str, clock: FrozenClock) -> VideoRecorded:
+def deliver(db: Database, s3_store: S3MediaStore, job_id: UUID, state: str, clock: FrozenClock) -> VideoRecorded:
     key = video_output_key(job_id, state)
-    store.put(key, b"\x00\x00\x00\x18ftypisom", "video/mp4")
-    return worker_videos.record_video_output(db, store, bucket=BUCKET, key=key, size=12, clock=clock)
+    s3_store.put(key, b"\x00\x00\x00\x18ftypisom", "video/mp4")
+    return worker_videos.record_video_output(db, s3_store, bucket=BUCKET, key=key, size=12, clock=clock)
 
 
 def test_worker_starts_one_invocation_per_state_from_the_approved_image(
-        db: Database, store: S3MediaStore, bedrock: RecordingBedrock) -> None:
+        db: Database, s3_store: S3MediaStore, recording_bedrock: RecordingBedrock) -> None:
     # Given an active persona and a queued state-videos job for three states
     clock = FrozenClock()
-    persona, job_id = video_job(db, store, clock)
+    persona, job_id = video_job(db, s3_store, clock)
     image_key = db.fetch_value(
         "SELECT o.s3_key FROM personas p JOIN character_variations v ON v.id = p.approved_variation_id "
         "JOIN media_outputs o ON o.id = v.media_output_id WHERE p.id = %s", (persona,))
-    arns = [bedrock.expect_start(job_id, 1, state) for state in STATES]
+    arns = [recording_bedrock.expect_start(job_id, 1, state) for state in STATES]
 
     # When the worker runs it
     with record_statements() as recorder:
-        outcome = run(db, bedrock, store, job_id, clock)
+        outcome = run(db, recording_bedrock, s3_store, job_id, clock)
 
     # Then the job is generating videos, one invocation per state was started with the approved image as the
     # keyframe, a token per job/attempt/state and the state's output prefix, and each ARN is recorded
-    bedrock.stubber.assert_no_pending_responses()
+    recording_bedrock.stubber.assert_no_pending_responses()
     assert outcome.status == "generating_videos" and outcome.attempt == 1
     assert recorder.count == 2 + 2 * 3, recorder.statements  # claim, video phase; noted + started per state
     row = db.fetch_one("SELECT status, current_step, metadata, lease_expires_at FROM generation_jobs WHERE id = %s",
@@ -112,17 +102,18 @@ def test_worker_starts_one_invocation_per_state_from_the_approved_image(
     assert row["current_step"] == "started_video_3_of_3" and row["metadata"]["video_duration_seconds"] == 6
     assert row["lease_expires_at"] == clock() + SETTINGS.video_lease
     # (the approved 128x128 image fitted to Nova Reel's 1280x720 frame: its centre pixel is the image's centre)
-    approved = decode_png(store.get(image_key))
-    keyframe = bedrock.requests[0].image
-    assert keyframe is not None and [r.image for r in bedrock.requests] == [keyframe] * 3
-    assert png_size(keyframe) == (1280, 720) and {r.image_format for r in bedrock.requests} == {"png"}
+    approved = decode_png(s3_store.get(image_key))
+    keyframe = recording_bedrock.requests[0].image
+    assert keyframe is not None and [r.image for r in recording_bedrock.requests] == [keyframe] * 3
+    assert png_size(keyframe) == (1280, 720) and {r.image_format for r in recording_bedrock.requests} == {"png"}
     width, _, _, pixels = decode_png(keyframe)
     centre = (360 * width + 640) * 3
     assert pixels[centre:centre + 3] == approved[3][(64 * 128 + 64) * 3:(64 * 128 + 64) * 3 + 3]
-    assert [r.output_s3_uri for r in bedrock.requests] == [f"s3://{BUCKET}/jobs/{job_id}/{s}/" for s in STATES]
-    assert all("robot" in r.prompt and "SnackBot" in r.prompt for r in bedrock.requests)
-    assert "talking" in bedrock.requests[1].prompt
-    tokens = [r.client_request_token for r in bedrock.requests]
+    assert [r.output_s3_uri for r in recording_bedrock.requests] == [
+        f"s3://{BUCKET}/jobs/{job_id}/{s}/" for s in STATES]
+    assert all("robot" in r.prompt and "SnackBot" in r.prompt for r in recording_bedrock.requests)
+    assert "talking" in recording_bedrock.requests[1].prompt
+    tokens = [r.client_request_token for r in recording_bedrock.requests]
     assert len(set(tokens)) == 3 and all(len(t) <= 256 and t.replace("-", "").isalnum() for t in tokens)
     invocations = db.fetch_all("SELECT state, attempt, invocation_arn, status FROM video_invocations "
                                "WHERE job_id = %s ORDER BY started_at, state", (job_id,))
@@ -130,24 +121,24 @@ def test_worker_starts_one_invocation_per_state_from_the_approved_image(
         sorted(zip(STATES, arns, ["in_progress"] * 3, strict=True))
     # and the request body Bedrock receives carries the image bytes, base64-encoded
     from genjobs.adapters.bedrock import video_request_input
-    body = video_request_input(bedrock.requests[0])
+    body = video_request_input(recording_bedrock.requests[0])
     assert base64.b64decode(body["textToVideoParams"]["images"][0]["source"]["bytes"]) == keyframe
 
 
-def test_s3_events_complete_the_job_with_its_cost(db: Database, store: S3MediaStore,
-                                                  bedrock: RecordingBedrock) -> None:
+def test_s3_events_complete_the_job_with_its_cost(db: Database, s3_store: S3MediaStore,
+                                                  recording_bedrock: RecordingBedrock) -> None:
     # Given a job generating three videos
     clock = FrozenClock()
-    persona, job_id = video_job(db, store, clock)
+    persona, job_id = video_job(db, s3_store, clock)
     for state in STATES:
-        bedrock.expect_start(job_id, 1, state)
-    run(db, bedrock, store, job_id, clock)
+        recording_bedrock.expect_start(job_id, 1, state)
+    run(db, recording_bedrock, s3_store, job_id, clock)
 
     # When the outputs arrive, out of order, one S3 event each (statement counted per event)
     outcomes = []
     for state in ["thinking", "idle", "talking"]:
         with record_statements() as recorder:
-            outcomes.append(deliver(db, store, job_id, state, clock))
+            outcomes.append(deliver(db, s3_store, job_id, state, clock))
         assert recorder.count == 1, recorder.statements
 
     # Then progress went 33 -> 66 -> 100, the last one completed the job: cost 3 x 6 s x $0.08, charged once
@@ -161,27 +152,27 @@ def test_s3_events_complete_the_job_with_its_cost(db: Database, store: S3MediaSt
     assert ledger == [{"usage_key": f"job:{job_id}", "amount_usd": Decimal("1.44"), "quantity": Decimal("18.000"),
                        "unit_price_usd": Decimal("0.080000")}]
     video_states = db.fetch_value("SELECT video_states FROM personas WHERE id = %s", (persona,))
-    assert video_states == {s: store.url_for(video_output_key(job_id, s)) for s in STATES}
+    assert video_states == {s: s3_store.url_for(video_output_key(job_id, s)) for s in STATES}
     assert db.fetch_value("SELECT count(*) FROM media_outputs WHERE job_id = %s AND kind = 'video' "
                           "AND duration_seconds = 6 AND size_bytes = 12", (job_id,)) == 3
     assert db.fetch_value("SELECT count(*) FROM video_invocations WHERE job_id = %s AND status = 'completed'",
                           (job_id,)) == 3
     # and a duplicate after completion changes nothing
-    late = deliver(db, store, job_id, "idle", clock)
+    late = deliver(db, s3_store, job_id, "idle", clock)
     assert late.outcome == "ignored" and late.job_status == "completed"
     assert db.fetch_value("SELECT count(*) FROM usage_ledger") == 2  # the variations job and this one
 
 
 def test_ten_states_each_delivered_three_times_concurrently(database_url: str, db: Database,
-                                                             store: S3MediaStore) -> None:
+                                                             s3_store: S3MediaStore) -> None:
     # Given a job generating ten videos (its invocations recorded as the worker would)
     clock = FrozenClock()
     states = [f"state_{i}" for i in range(10)]
-    persona, job_id = video_job(db, store, clock, states=states)
+    persona, job_id = video_job(db, s3_store, clock, states=states)
     db.execute("UPDATE generation_jobs SET status = 'processing', attempt = 1 WHERE id = %s", (job_id,))
     db.execute("UPDATE generation_jobs SET status = 'generating_videos' WHERE id = %s", (job_id,))
     for state in states:
-        store.put(video_output_key(job_id, state), b"mp4", "video/mp4")
+        s3_store.put(video_output_key(job_id, state), b"mp4", "video/mp4")
     wide = make_database(database_url, pool_min_size=0, pool_max_size=30)
     deliveries = [state for state in states for _ in range(3)]
     barrier = threading.Barrier(len(deliveries))
@@ -192,8 +183,8 @@ def test_ten_states_each_delivered_three_times_concurrently(database_url: str, d
     def on_event(state: str) -> None:
         barrier.wait()
         try:
-            result = worker_videos.record_video_output(wide, store, bucket=BUCKET, key=video_output_key(job_id, state),
-                                                size=3, clock=clock)
+            result = worker_videos.record_video_output(wide, s3_store, bucket=BUCKET,
+                                                       key=video_output_key(job_id, state), size=3, clock=clock)
             with lock:
                 results.append(result)
         except BaseException as exc:  # asserted empty below
@@ -228,24 +219,23 @@ def test_ten_states_each_delivered_three_times_concurrently(database_url: str, d
     assert sorted(video_states) == sorted(states)
 
 
-def test_events_for_unknown_canceled_or_foreign_outputs_are_dropped(db: Database, store: S3MediaStore,
-                                                                     bedrock: RecordingBedrock) -> None:
+def test_events_for_unknown_canceled_or_foreign_outputs_are_dropped(db: Database, s3_store: S3MediaStore,
+                                                                     recording_bedrock: RecordingBedrock) -> None:
     clock = FrozenClock()
-    _, job_id = video_job(db, store, clock, states=["idle"])
-    bedrock.expect_start(job_id, 1, "idle")
-    run(db, bedrock, store, job_id, clock)
+    _, job_id = video_job(db, s3_store, clock, states=["idle"])
+    recording_bedrock.expect_start(job_id, 1, "idle")
+    run(db, recording_bedrock, s3_store, job_id, clock)
 
     # Given events that are not ours to record
-    unknown = worker_videos.record_video_output(db, store, bucket=BUCKET, key=video_output_key(UUID(int=7), "idle"),
-                                         size=1, clock=clock)
-    other_bucket = worker_videos.record_video_output(db, store, bucket="elsewhere",
-                                                     key=video_output_key(job_id, "idle"),
-                                              size=1, clock=clock)
-    not_video = worker_videos.record_video_output(db, store, bucket=BUCKET, key=f"jobs/{job_id}/idle/x/manifest.json",
-                                           size=1, clock=clock)
-    unasked = deliver(db, store, job_id, "dancing", clock)
+    unknown = worker_videos.record_video_output(db, s3_store, bucket=BUCKET,
+                                                key=video_output_key(UUID(int=7), "idle"), size=1, clock=clock)
+    other_bucket = worker_videos.record_video_output(db, s3_store, bucket="elsewhere",
+                                                     key=video_output_key(job_id, "idle"), size=1, clock=clock)
+    not_video = worker_videos.record_video_output(db, s3_store, bucket=BUCKET,
+                                                  key=f"jobs/{job_id}/idle/x/manifest.json", size=1, clock=clock)
+    unasked = deliver(db, s3_store, job_id, "dancing", clock)
     jobs.cancel_job(db, "acme", job_id)
-    after_cancel = deliver(db, store, job_id, "idle", clock)
+    after_cancel = deliver(db, s3_store, job_id, "idle", clock)
 
     # Then each is ignored with its reason, and nothing was recorded
     assert [r.outcome for r in (unknown, other_bucket, not_video, unasked, after_cancel)] == ["ignored"] * 5
@@ -256,35 +246,35 @@ def test_events_for_unknown_canceled_or_foreign_outputs_are_dropped(db: Database
     assert db.fetch_value("SELECT count(*) FROM media_outputs WHERE kind = 'video'") == 0
 
 
-def test_cancel_while_starting_videos_stops_the_worker(db: Database, store: S3MediaStore,
-                                                       bedrock: RecordingBedrock) -> None:
+def test_cancel_while_starting_videos_stops_the_worker(db: Database, s3_store: S3MediaStore,
+                                                       recording_bedrock: RecordingBedrock) -> None:
     # Given the job is canceled while its first invocation starts
     clock = FrozenClock()
-    _, job_id = video_job(db, store, clock)
-    bedrock.expect_start(job_id, 1, "idle")
+    _, job_id = video_job(db, s3_store, clock)
+    recording_bedrock.expect_start(job_id, 1, "idle")
 
     class CancelingProvider:
         def start_video(self, request: VideoRequest) -> str:
             jobs.cancel_job(db, "acme", job_id)
-            return bedrock.start_video(request)
+            return recording_bedrock.start_video(request)
 
     # When the worker runs
-    outcome = run(db, CancelingProvider(), store, job_id, clock)
+    outcome = run(db, CancelingProvider(), s3_store, job_id, clock)
 
     # Then it stops at its next write: one invocation started, none more, the job stays canceled
-    assert outcome.stale and len(bedrock.requests) == 1
+    assert outcome.stale and len(recording_bedrock.requests) == 1
     assert db.fetch_value("SELECT status FROM generation_jobs WHERE id = %s", (job_id,)) == "canceled"
 
 
 def test_throttled_start_is_retried_and_the_retry_skips_generated_states(
-        db: Database, store: S3MediaStore, bedrock: RecordingBedrock) -> None:
+        db: Database, s3_store: S3MediaStore, recording_bedrock: RecordingBedrock) -> None:
     # Given the second invocation is throttled
     clock = FrozenClock()
-    _, job_id = video_job(db, store, clock)
-    bedrock.expect_start(job_id, 1, "idle")
-    bedrock.stubber.add_client_error("start_async_invoke", service_error_code="ThrottlingException",
+    _, job_id = video_job(db, s3_store, clock)
+    recording_bedrock.expect_start(job_id, 1, "idle")
+    recording_bedrock.stubber.add_client_error("start_async_invoke", service_error_code="ThrottlingException",
                                      service_message="Too many requests", http_status_code=429)
-    first = run(db, bedrock, store, job_id, clock)
+    first = run(db, recording_bedrock, s3_store, job_id, clock)
     row = db.fetch_one("SELECT status, retry_count, error_code FROM generation_jobs WHERE id = %s", (job_id,))
     assert first.error_code == "PROVIDER_THROTTLED"
     assert row == {"status": "queued", "retry_count": 1, "error_code": "PROVIDER_THROTTLED"}
@@ -292,27 +282,28 @@ def test_throttled_start_is_retried_and_the_retry_skips_generated_states(
                           (job_id,)) == "failed"
 
     # When the first state's video nevertheless arrives while queued it is dropped; then the retry runs
-    assert deliver(db, store, job_id, "idle", clock).outcome == "ignored"
+    assert deliver(db, s3_store, job_id, "idle", clock).outcome == "ignored"
     db.execute("UPDATE generation_jobs SET states_generated = '{idle}' WHERE id = %s", (job_id,))
     clock.advance(timedelta(minutes=1))
-    bedrock.expect_start(job_id, 2, "talking")
-    bedrock.expect_start(job_id, 2, "thinking")
-    second = run(db, bedrock, store, job_id, clock)
+    recording_bedrock.expect_start(job_id, 2, "talking")
+    recording_bedrock.expect_start(job_id, 2, "thinking")
+    second = run(db, recording_bedrock, s3_store, job_id, clock)
 
     # Then attempt 2 starts only the states still missing
     assert second.status == "generating_videos" and second.attempt == 2
-    bedrock.stubber.assert_no_pending_responses()
-    assert [r.output_s3_uri.split("/")[-2] for r in bedrock.requests] == ["idle", "talking", "talking", "thinking"]
+    recording_bedrock.stubber.assert_no_pending_responses()
+    assert [r.output_s3_uri.split("/")[-2] for r in recording_bedrock.requests] == [
+        "idle", "talking", "talking", "thinking"]
 
 
-def test_persona_without_a_stored_approved_image_fails_the_job(db: Database, store: S3MediaStore,
-                                                               bedrock: RecordingBedrock) -> None:
+def test_persona_without_a_stored_approved_image_fails_the_job(db: Database, s3_store: S3MediaStore,
+                                                               recording_bedrock: RecordingBedrock) -> None:
     clock = FrozenClock()
-    _, job_id = video_job(db, store, clock)
+    _, job_id = video_job(db, s3_store, clock)
     db.execute("UPDATE character_variations SET media_output_id = NULL")
-    outcome = run(db, bedrock, store, job_id, clock)
+    outcome = run(db, recording_bedrock, s3_store, job_id, clock)
     assert outcome.status == "failed" and outcome.error_code == "NO_APPROVED_IMAGE"
-    assert bedrock.requests == []
+    assert recording_bedrock.requests == []
 
 
 def test_client_request_tokens_are_valid_and_distinct() -> None:

@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import boto3
-import pytest
 from botocore.stub import Stubber
 from genjobs.adapters.bedrock import BedrockMediaProvider
 from genjobs.adapters.s3 import S3MediaStore
 from genjobs.data import jobs as job_data
 from genjobs.db import Database
 from genjobs.services import worker
-from moto import mock_aws
 
-from tests.integration.test_start_job_limits import new_persona, start
-from tests.support.fakes import FrozenClock, bedrock_client, stub_image_error, stub_images
+from tests.support.fakes import MEDIA_BUCKET, FrozenClock, stub_image_error, stub_images
+from tests.support.starts import new_persona, start
 
 SETTINGS = worker.WorkerSettings(lease=timedelta(minutes=5), retry_backoff=timedelta(seconds=10))
-BUCKET = "genjobs-media-test"
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-
-
-@pytest.fixture
-def bedrock() -> Iterator[tuple[BedrockMediaProvider, Stubber]]:
-    client = bedrock_client()
-    with Stubber(client) as stubber:
-        yield BedrockMediaProvider(client), stubber
+BUCKET = MEDIA_BUCKET
 
 
 def run(db: Database, provider: Any, s3: Any, job_id: Any, clock: FrozenClock) -> worker.RunOutcome:

@@ -1,6 +1,6 @@
 """`make load` (`python -m tests.load`): a bounded mixed workload against the local runner, then the checks.
 
-The runner is started as a subprocess (tests/e2e/runner_process.py) in a temporary directory with fast local
+The runner is started as a subprocess (tests/support/runner_process.py) in a temporary directory with fast local
 media, a high hourly limit and no regeneration cooldown. LOAD_CLIENTS (16) clients run for LOAD_SECONDS (60):
 * merchant clients (4 merchants shared between them): persona → variations (Idempotency-Key, sometimes
   replayed) → long-poll → variations list → approval (sometimes changed) → state videos → long-poll → the
@@ -32,10 +32,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from tests.e2e.runner_process import RunnerProcess
 from tests.load.workload import Context, ExternalWorker, HttpClient, Stats, Unexpected, merchant_flow, reader_flow
 from tests.support.invariants import check_invariants, summary
 from tests.support.pinning import is_exempt, pinning_reasons
+from tests.support.runner_process import RunnerProcess, token_for
 
 MERCHANTS = 4
 MAINTENANCE_INTERVAL_SECONDS = 5
@@ -68,13 +68,6 @@ def _run_client(name: str, stats: Stats, deadline: float, body: Callable[[], Non
 
 
 def run(seconds: int, clients: int, media_delay_ms: int, seed: int) -> int:
-    from local_runner.auth import issue_token
-    from local_runner.settings import local_settings
-
-    def token_for(merchant_id: str) -> str:
-        settings = local_settings()
-        return issue_token(merchant_id, secret=settings.jwt_secret, merchant_claim=settings.merchant_claim)
-
     workdir = Path(tempfile.mkdtemp(prefix="genjobs-load-"))
     runner = RunnerProcess(workdir / "local", name="load-runner", env={
         "LOCAL_MEDIA_DELAY_MS": str(media_delay_ms),

@@ -1,9 +1,10 @@
-"""Pointing the handlers at a test database (through genjobs.dependencies, the one override point)."""
+"""Test databases: opening one with overridden settings, and pointing the handlers at it (through
+genjobs.dependencies, the one override point)."""
 
 from __future__ import annotations
 
 from genjobs import dependencies
-from genjobs.db import Database
+from genjobs.db import Database, DatabaseSettings
 
 
 def set_database(db: Database | None) -> Database | None:
@@ -11,3 +12,9 @@ def set_database(db: Database | None) -> Database | None:
     previous: Database | None = dependencies.overrides().get("db")
     dependencies.override(db=db)
     return previous
+
+
+def make_database(url: str, **overrides: object) -> Database:
+    """A Database on `url` with any DatabaseSettings field overridden (pool sizes, timeouts)."""
+    settings = DatabaseSettings(url=url, **overrides)  # type: ignore[arg-type]
+    return Database(settings)

@@ -1,17 +1,29 @@
-"""Build Lambda events from the JSON fixtures in events/ (the same files `sam local invoke` takes)."""
+"""Lambda events for the handlers: the JSON fixtures in events/ (the same files `sam local invoke` takes), and
+API Gateway HTTP API events built by the local runner's one builder (`local_runner.apigw.build_event`, payload
+format 2.0), as API Gateway sends them behind the JWT authorizer."""
 
 from __future__ import annotations
 
 import base64
-import copy
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from local_runner.apigw import HttpRequest, build_event
+from local_runner.auth import Authorization
+from local_runner.context import LambdaContext
+
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
-_BASE_HTTP = EVENTS_DIR / "progress" / "get_health.json"
+# what a client reaching the deployed API over HTTPS sends (as in events/progress/get_health.json)
+_BASE_HEADERS = {
+    "accept": "application/json",
+    "host": "api.example.com",
+    "user-agent": "curl/8.5.0",
+    "x-forwarded-port": "443",
+    "x-forwarded-proto": "https",
+}
+_CLIENT_IP = "203.0.113.10"
 
 
 def load_event(relative: str) -> dict[str, Any]:
@@ -32,55 +44,33 @@ def http_event(
     headers: dict[str, str] | None = None,
     merchant_id: str | None = None,
     claims: dict[str, Any] | None = None,
-    base64_body: bool = False,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API v2 event, as the JWT authorizer would pass it."""
-    event = copy.deepcopy(json.loads(_BASE_HTTP.read_text()))
-    route_key = f"{method} {route or path}"
-    event["routeKey"] = route_key
-    event["rawPath"] = path
-    event["rawQueryString"] = urlencode(query or {})
-    if query:
-        event["queryStringParameters"] = dict(query)
-    event["headers"] = {**event["headers"], **{k.lower(): v for k, v in (headers or {}).items()}}
-    ctx = event["requestContext"]
-    ctx["routeKey"] = route_key
-    ctx["http"]["method"] = method
-    ctx["http"]["path"] = path
-    ctx["requestId"] = str(uuid.uuid4())
-    if path_parameters:
-        event["pathParameters"] = path_parameters
-    if merchant_id is not None or claims is not None:
-        all_claims = {"sub": f"user-{merchant_id}", **({"merchant_id": merchant_id} if merchant_id else {}),
-                      **(claims or {})}
-        ctx["authorizer"] = {"jwt": {"claims": all_claims, "scopes": None}}
+    """An API Gateway HTTP API v2 event for `method path` on `route` (default: the path itself), as the JWT
+    authorizer would pass it: claims `sub` and `merchant_id` when a merchant is given, plus `claims`. A JSON
+    `body` (or a `raw_body`) gets `Content-Type: application/json` unless `headers` say otherwise."""
+    all_headers = {**_BASE_HEADERS, **{k.lower(): v for k, v in (headers or {}).items()}}
     if raw_body is None and body is not None:
         raw_body = json.dumps(body)
     if raw_body is not None:
-        event["headers"].setdefault("content-type", "application/json")
-        if base64_body:
-            event["body"] = base64.b64encode(raw_body.encode()).decode()
-            event["isBase64Encoded"] = True
-        else:
-            event["body"] = raw_body
-    return event
+        all_headers.setdefault("content-type", "application/json")
+    authorization = None
+    if merchant_id is not None or claims is not None:
+        all_claims = {"sub": f"user-{merchant_id}", **({"merchant_id": merchant_id} if merchant_id else {}),
+                      **(claims or {})}
+        authorization = Authorization(claims=all_claims, scopes=None)
+    request = HttpRequest(method=method, raw_path=path, raw_query=urlencode(query or {}),
+                          headers=list(all_headers.items()), body=(raw_body or "").encode(), source_ip=_CLIENT_IP)
+    return build_event(request, route_key=f"{method} {route or path}", path_parameters=path_parameters or {},
+                       authorization=authorization)
 
 
-class FakeLambdaContext:
-    function_name = "genjobs-test"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:genjobs-test"
-    memory_limit_in_mb = 512
-    aws_request_id = "test-request"
-    log_group_name = "/aws/lambda/genjobs-test"
-    log_stream_name = "test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+def lambda_context(timeout_seconds: float = 30.0) -> LambdaContext:
+    """The context of one test invocation: function genjobs-test, 512 MB, `timeout_seconds` left."""
+    return LambdaContext("genjobs-test", memory_mb=512, timeout_seconds=timeout_seconds)
 
 
-def invoke(handler_module: Any, event: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = handler_module.lambda_handler(event, FakeLambdaContext())
+def invoke(handler_module: Any, event: dict[str, Any], *, timeout_seconds: float = 30.0) -> dict[str, Any]:
+    result: dict[str, Any] = handler_module.lambda_handler(event, lambda_context(timeout_seconds))
     return result
 
 

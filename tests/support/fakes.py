@@ -16,6 +16,8 @@ from botocore.stub import ANY, Stubber
 
 from local_runner.media import render_png
 
+MEDIA_BUCKET = "genjobs-media-test"  # the bucket of the S3 fakes (moto) and of the stores built on them
+
 
 class FrozenClock:
     """A clock that only moves when told to."""
@@ -74,3 +76,20 @@ def stub_images(stubber: Stubber, count: int, model_id: str = "amazon.nova-canva
 def stub_image_error(stubber: Stubber, code: str, message: str) -> None:
     stubber.add_client_error("invoke_model", service_error_code=code, service_message=message,
                              http_status_code=400 if code == "ValidationException" else 429)
+
+
+class LambdaStub:
+    """botocore's Stubber on the Lambda client the generation function uses to dispatch the worker."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("lambda", region_name="us-east-1")
+        self.stubber = Stubber(self.client)
+
+    def expect_dispatch(self, times: int = 1, function_name: str = "genjobs-generation") -> None:
+        for _ in range(times):
+            self.stubber.add_response("invoke", {"StatusCode": 202},
+                                      {"FunctionName": function_name, "InvocationType": "Event", "Payload": ANY})
+
+    def fail_dispatch(self) -> None:
+        self.stubber.add_client_error("invoke", service_error_code="TooManyRequestsException",
+                                      service_message="Rate exceeded", http_status_code=429)

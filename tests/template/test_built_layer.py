@@ -24,7 +24,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.template.cfn import REPO_ROOT, functions, load_template
+from tests.support.template import REPO_ROOT, functions, load_template
 
 pytestmark = pytest.mark.slow
 

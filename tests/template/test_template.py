@@ -17,7 +17,7 @@ from genjobs.settings import DEFAULT_MAX_LIFETIME_SECONDS, DatabaseSettings, Set
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
-from tests.template.cfn import (
+from tests.support.template import (
     REPO_ROOT,
     Function,
     as_list,

@@ -1,5 +1,6 @@
 """The local runner as a subprocess, the way a developer runs it (`python -m local_runner`), plus a small
-HTTP client for talking to it."""
+HTTP client for talking to it as a merchant, and the checks of what the runner logged (used by tests/e2e and
+`make load`)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,20 @@ from urllib.parse import urlsplit
 import psutil
 from psycopg.conninfo import make_conninfo
 
+from local_runner.auth import issue_token
+from local_runner.settings import local_settings
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 120.0  # a cold CI machine: initdb, migrations, imports
 _API_LINE = re.compile(r"^\s+API\s+(http://\S+)\s*$", re.MULTILINE)
+JOB_DEADLINE_SECONDS = 60.0
+# a line of the runner's log saying that a function raised or an event was lost
+HANDLER_FAILURE = re.compile(
+    r"^.*(raised while serving|asynchronous invocation failed|asynchronous invocation dropped|"
+    r"returned a response API Gateway cannot use|scheduled run of .* failed|the runner failed on|"
+    r"S3 notification for .* was lost).*$",
+    re.MULTILINE,
+)
 
 
 @dataclass
@@ -63,6 +75,38 @@ def get_url(url: str, timeout: float = 10.0) -> Reply:
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     return request(f"{parts.scheme}://{parts.netloc}", "GET", path, timeout=timeout)
+
+
+def token_for(merchant_id: str, **kwargs: Any) -> str:
+    """A bearer token the runner's emulated authorizer accepts (its default secret and merchant claim)."""
+    return issue_token(merchant_id, secret=local_settings().jwt_secret, merchant_claim=local_settings().merchant_claim,
+                       **kwargs)
+
+
+@dataclass
+class Merchant:
+    """A merchant's integration talking to a runner over HTTP with its token."""
+
+    id: str
+    token: str
+    base_url: str
+
+    def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Reply:
+        return request(self.base_url, method, path, token=self.token, body=body, **kwargs)
+
+
+def wait_for_job(merchant: Merchant, job_id: str, deadline_seconds: float = JOB_DEADLINE_SECONDS) -> dict[str, Any]:
+    """Long-poll the job until it finishes (bounded)."""
+    deadline = time.monotonic() + deadline_seconds
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        reply = merchant.call("GET", f"/jobs/{job_id}?wait=5")
+        assert reply.status == 200, reply.body
+        job: dict[str, Any] = reply.json
+        seen.append(f"{job['status']}/{job['progress']}")
+        if job["status"] in ("completed", "failed", "canceled"):
+            return job
+    raise AssertionError(f"job {job_id} did not finish within {deadline_seconds:.0f} s; seen {seen}")
 
 
 class RunnerProcess:

@@ -35,7 +35,7 @@ from local_runner.runner import (
 from local_runner.s3_events import s3_object_created_event
 from local_runner.settings import LocalSettings
 from local_runner.template import FunctionSpec, Route, RouteTable, load_template, read_functions
-from tests.e2e.runner_process import REPO_ROOT
+from tests.support.runner_process import REPO_ROOT
 
 SECRET = "unit-test-secret-that-is-long-enough-0123456789"
 
@@ -381,9 +381,9 @@ def test_request_state_is_per_thread_once_isolated() -> None:
 
 
 def test_the_e2e_failure_detector_sees_handler_errors() -> None:
-    from tests.e2e.conftest import _HANDLER_FAILURE
+    from tests.support.runner_process import HANDLER_FAILURE
 
     log = ("2026 ERROR local_runner.lambdas: genjobs-generation: asynchronous invocation failed (attempt 1 of 3)\n"
            "2026 ERROR local_runner.http: approval raised while serving POST /x:\n"
            "2026 INFO local_runner.access: 127.0.0.1 \"GET /health\" 200 131 3.7ms progress\n")
-    assert len(_HANDLER_FAILURE.findall(log)) == 2
+    assert len(HANDLER_FAILURE.findall(log)) == 2
