@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright._impl._api_structures import Clip  # the TypedDict Page.screenshot takes
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.conftest import Merchant, token_for
-from tests.e2e.runner_process import RunnerProcess
+from tests.support.console import VIEWPORT, ConsoleUser, new_merchant
+from tests.support.runner_process import RunnerProcess
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
-VIEWPORT = {"width": 1100, "height": 800}
 expect.set_options(timeout=15_000)  # a job's progress arrives within seconds; CI's 2 cores are shared
 
 
@@ -45,41 +41,6 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
     return {**browser_context_args, "viewport": VIEWPORT, "locale": "en-US", "timezone_id": "UTC"}
-
-
-@dataclass
-class ConsoleUser:
-    """A person at the console: a browser page, the runner, and the merchant whose token they paste."""
-
-    page: Page
-    runner: RunnerProcess
-    merchant: Merchant
-
-    @property
-    def url(self) -> str:
-        return f"{self.runner.base_url}/console/"
-
-    def open(self, hash_path: str = "") -> None:
-        self.page.goto(self.url + hash_path)
-
-    def sign_in(self, token: str | None = None) -> None:
-        self.open("#/signin")
-        self.page.get_by_label("Bearer token").fill(token or self.merchant.token)
-        self.page.get_by_role("button", name="Sign in").click()
-        expect(self.page.locator("#merchant")).to_have_text(f"merchant {self.merchant.id}")
-
-    def screenshot(self, name: str, *, full_page: bool = False, height: int | None = None) -> None:
-        directory = os.environ.get("CONSOLE_SCREENSHOT_DIR")
-        if not directory:
-            return
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        clip: Clip | None = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height} if height else None
-        self.page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=full_page or bool(height), clip=clip)
-
-
-def new_merchant(runner: RunnerProcess, prefix: str = "console") -> Merchant:
-    merchant_id = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    return Merchant(merchant_id, token_for(merchant_id), runner.base_url)
 
 
 @pytest.fixture

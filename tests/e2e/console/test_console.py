@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request, expect
 
-from tests.e2e.conftest import token_for
-from tests.e2e.console.conftest import ConsoleUser, new_merchant
-from tests.e2e.runner_process import RunnerProcess, request
+from tests.support.console import ConsoleUser, new_merchant
 from tests.support.oidc_provider import OidcProvider
+from tests.support.runner_process import RunnerProcess, request, token_for
 
 FIRST_LOAD_BUDGET_BYTES = 100_000
 FIRST_RENDER_BUDGET_MS = 1000.0
