@@ -56,8 +56,11 @@ BEGIN
             USING HINT = 'on an existing cluster, run it as the role that created genjobs_app, or grant that role ADMIN OPTION on genjobs_app; docs/deploy.md';
     END;
 
-    -- IAM authentication on RDS/Aurora only (the role exists there, not on plain PostgreSQL).
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam') THEN
+    -- IAM authentication on RDS/Aurora only (the role exists there, not on plain PostgreSQL). Granted only
+    -- when missing, so that on an existing cluster the master user may grant it once beforehand and the
+    -- schema owner need not hold ADMIN on rds_iam.
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam')
+       AND NOT pg_has_role('genjobs_app', 'rds_iam', 'MEMBER') THEN
         GRANT rds_iam TO genjobs_app;
     END IF;
 
