@@ -53,7 +53,8 @@ def parse_with_sam(env: str, config_file: Path, template_file: Path) -> click.Co
 def _check_value(name: str, spec: dict[str, Any], value: str) -> list[str]:
     problems: list[str] = []
     kind = str(spec.get("Type", "String"))
-    values = [v.strip() for v in value.split(",")] if kind.startswith("List<") or kind == "CommaDelimitedList" else [value]
+    is_list = kind.startswith("List<") or kind == "CommaDelimitedList"
+    values = [v.strip() for v in value.split(",")] if is_list else [value]
     if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
         problems.append(f"{name}={value!r} is not one of {spec['AllowedValues']}")
     if "AllowedPattern" in spec:

@@ -28,7 +28,7 @@ from samcli.yamlhelper import yaml_parse
 from samtranslator.translator.transform import transform
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_samconfig import parse_with_sam  # noqa: E402
+from check_samconfig import parse_with_sam
 
 # Lambda permissions SAM generates without SourceArn, and why that is accepted for now.
 KNOWN_WITHOUT_SOURCE_ARN = {
@@ -63,6 +63,36 @@ def transformed(template: dict[str, Any], parameters: dict[str, str]) -> dict[st
     return result
 
 
+def _check_function(logical_id: str, props: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    reserved = props.get("ReservedConcurrentExecutions")
+    if logical_id == "WorkerFunction":
+        if reserved != {"Ref": "WorkerReservedConcurrency"}:
+            problems.append(f"WorkerFunction reserved concurrency is {reserved!r}")
+    elif reserved is not None:
+        problems.append(f"{logical_id} has reserved concurrency {reserved!r}: it would share or shrink the pool")
+    if "VpcConfig" not in props:
+        problems.append(f"{logical_id} is not in the VPC")
+    if "LogGroup" not in props.get("LoggingConfig", {}):
+        problems.append(f"{logical_id} has no log group of its own")
+    if "SharedLayer" not in json.dumps(props.get("Layers", [])):
+        problems.append(f"{logical_id} lacks the shared layer")
+    db_user = props.get("Environment", {}).get("Variables", {}).get("DB_USER")
+    expected = {"Ref": "DatabaseUser"} if logical_id == "MigrateFunction" else "genjobs_app"
+    if db_user != expected:
+        problems.append(f"{logical_id} DB_USER is {db_user!r}, expected {expected!r}")
+    return problems
+
+
+def _check_permission(logical_id: str, props: dict[str, Any]) -> list[str]:
+    if "SourceArn" in props:
+        return []
+    if logical_id in KNOWN_WITHOUT_SOURCE_ARN and "SourceAccount" in props:
+        print(f"note: {logical_id} has SourceAccount but no SourceArn: {KNOWN_WITHOUT_SOURCE_ARN[logical_id]}")
+        return []
+    return [f"{logical_id}: a Lambda permission without SourceArn"]
+
+
 def check(output: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     resources: dict[str, dict[str, Any]] = output["Resources"]
@@ -73,34 +103,10 @@ def check(output: dict[str, Any]) -> list[str]:
     if "WorkerFunction" not in functions:
         problems.append("no WorkerFunction")
     for logical_id, props in functions.items():
-        reserved = props.get("ReservedConcurrentExecutions")
-        if logical_id == "WorkerFunction":
-            if reserved != {"Ref": "WorkerReservedConcurrency"}:
-                problems.append(f"WorkerFunction reserved concurrency is {reserved!r}")
-        elif reserved is not None:
-            problems.append(f"{logical_id} has reserved concurrency {reserved!r}: it would share or shrink the pool")
-        if "VpcConfig" not in props:
-            problems.append(f"{logical_id} is not in the VPC")
-        if "LogGroup" not in props.get("LoggingConfig", {}):
-            problems.append(f"{logical_id} has no log group of its own")
-        if {"Ref": "SharedLayer"} not in props.get("Layers", []) and not any(
-            isinstance(layer, dict) and "SharedLayer" in json.dumps(layer) for layer in props.get("Layers", [])
-        ):
-            problems.append(f"{logical_id} lacks the shared layer")
-        db_user = props.get("Environment", {}).get("Variables", {}).get("DB_USER")
-        expected = {"Ref": "DatabaseUser"} if logical_id == "MigrateFunction" else "genjobs_app"
-        if db_user != expected:
-            problems.append(f"{logical_id} DB_USER is {db_user!r}, expected {expected!r}")
+        problems += _check_function(logical_id, props)
     for logical_id, resource in resources.items():
-        if resource["Type"] != "AWS::Lambda::Permission":
-            continue
-        props = resource["Properties"]
-        if "SourceArn" in props:
-            continue
-        if logical_id in KNOWN_WITHOUT_SOURCE_ARN and "SourceAccount" in props:
-            print(f"note: {logical_id} has SourceAccount but no SourceArn: {KNOWN_WITHOUT_SOURCE_ARN[logical_id]}")
-            continue
-        problems.append(f"{logical_id}: a Lambda permission without SourceArn")
+        if resource["Type"] == "AWS::Lambda::Permission":
+            problems += _check_permission(logical_id, resource["Properties"])
     return problems
 
 
