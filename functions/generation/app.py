@@ -1,4 +1,4 @@
-"""Generation function: personas and generation starts (HTTP), and the job worker (direct invoke `run_job`)."""
+"""Generation function: personas and generation starts (HTTP); each started job goes to the worker function."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from genjobs.entry import Function
 from genjobs.errors import CooldownActive, RateLimited
 from genjobs.http.openapi import error_responses, success_response
 from genjobs.http.resolver import create_resolver, merchant_id_from
-from genjobs.models.actions import WORKER_ACTIONS, RunJob
 from genjobs.models.jobs import Job
 from genjobs.models.personas import CreatePersonaRequest, Persona, StartGenerationRequest, StartStateVideosRequest
-from genjobs.services import jobs, personas, worker
+from genjobs.services import jobs, personas
 from genjobs.settings import get_settings
 
 metrics = Metrics(namespace=get_settings().metrics_namespace, service="generation")
@@ -106,13 +105,4 @@ def start_state_videos(
     return _start(persona_id, "state_videos", {"states": states}, idempotency_key, states=states)
 
 
-def run_job(action: RunJob) -> worker.RunOutcome:
-    deps = dependencies.get()
-    outcome = worker.run_job(deps.db, deps.provider, deps.store, action.job_id,
-                             settings=worker.WorkerSettings(lease=deps.settings.job_lease), clock=deps.clock)
-    if outcome.charged:
-        metrics.add_metric(name="GenerationCostUsd", unit=MetricUnit.NoUnit, value=outcome.cost_usd)
-    return outcome
-
-
-lambda_handler = Function("generation", http=app, actions=WORKER_ACTIONS, dispatch=run_job, metrics=metrics)
+lambda_handler = Function("generation", http=app, metrics=metrics)

@@ -85,7 +85,7 @@ class LambdaStub:
         self.client = boto3.client("lambda", region_name="us-east-1")
         self.stubber = Stubber(self.client)
 
-    def expect_dispatch(self, times: int = 1, function_name: str = "genjobs-generation") -> None:
+    def expect_dispatch(self, times: int = 1, function_name: str = "genjobs-worker") -> None:
         for _ in range(times):
             self.stubber.add_response("invoke", {"StatusCode": 202},
                                       {"FunctionName": function_name, "InvocationType": "Event", "Payload": ANY})

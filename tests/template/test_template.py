@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +44,7 @@ EXPECTED_FUNCTIONS = {
     "ApprovalFunction",
     "MigrateFunction",
     "MaintenanceFunction",
+    "WorkerFunction",
 }
 
 # Key layout the worker writes (media keys) and Bedrock's async-invoke output layout.
@@ -69,7 +71,7 @@ def _getatt(value: Any) -> list[str] | None:
 # ---------------------------------------------------------------------------------------------- functions
 
 
-def test_the_six_functions_keep_their_logical_ids() -> None:
+def test_the_seven_functions_keep_their_logical_ids() -> None:
     assert set(FUNCTIONS) == EXPECTED_FUNCTIONS
 
 
@@ -102,9 +104,10 @@ def test_shared_layer_is_built_for_the_same_platform() -> None:
 
 
 @pytest.mark.parametrize("logical_id", FUNCTION_IDS)
-def test_every_function_has_tracing_vpc_and_a_retained_log_group(logical_id: str) -> None:
+def test_every_function_has_vpc_and_a_retained_log_group(logical_id: str) -> None:
     function = FUNCTIONS[logical_id]
-    assert function.setting("Tracing") == "Active"
+    # No X-Ray claim: the code sends no subsegments (no Tracer), so the docs promise no traces either.
+    assert function.setting("Tracing") is None
     vpc = function.setting("VpcConfig")
     assert vpc == {"SubnetIds": {"Ref": "PrivateSubnetIds"}, "SecurityGroupIds": [{"Ref": "FunctionSecurityGroup"}]}
     group_id = _ref(function.properties.get("LoggingConfig", {}).get("LogGroup"))
@@ -213,15 +216,20 @@ def test_every_environment_variable_the_template_sets_is_a_setting_the_code_read
         assert not unread, f"{logical_id}: set in template.yaml but read by no setting: {unread}"
 
 
-def test_the_template_environment_makes_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_template_environment_makes_valid_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """What each function is configured with passes the settings' bounds and opens a database connection
-    in its auth mode (intrinsic functions become placeholders; parameters their defaults)."""
+    in its auth mode (intrinsic functions become placeholders; parameters their defaults; the CA bundle under
+    /opt, which test_built_layer.py finds in the built layer, a stand-in file here)."""
     parameters = TEMPLATE.get("Parameters") or {}
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("stand-in for the layer's CA bundle\n")
 
     def value(raw: Any) -> str:
         ref = _ref(raw)
         if ref is not None and ref in parameters and "Default" in parameters[ref]:
             return str(parameters[ref]["Default"])
+        if isinstance(raw, str) and raw.startswith("/opt/"):
+            return str(bundle)
         return raw if isinstance(raw, str) else "placeholder"
 
     for logical_id, function in FUNCTIONS.items():
@@ -238,8 +246,16 @@ def test_environment_values_match_the_stack() -> None:
     env = GLOBAL_ENV
     assert env["DB_AUTH"] == "iam"
     assert env["DB_HOST"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
-    assert env["DB_SSLMODE"] in ("require", "verify-full")
-    assert env["DB_USER"] == {"Ref": "DatabaseUser"}
+    assert env["DB_SSLMODE"] == "verify-full"
+    assert env["DB_SSLROOTCERT"].startswith("/opt/"), "the CA bundle ships in the layer (/opt)"
+    # request paths log in as the least-privilege role; only the migrate function as the schema owner
+    assert env["DB_USER"] == "genjobs_app"
+    for logical_id, function in FUNCTIONS.items():
+        own = function.properties.get("Environment", {}).get("Variables", {})
+        if logical_id == "MigrateFunction":
+            assert own["DB_USER"] == {"Ref": "DatabaseUser"}
+        else:
+            assert "DB_USER" not in own, logical_id
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
     # media URLs must be reachable although the bucket is private: a CDN base URL unless one is given
     assert env["MEDIA_BASE_URL"] == {
@@ -249,9 +265,13 @@ def test_environment_values_match_the_stack() -> None:
             {"Fn::If": ["CreateMediaDistribution", {"Fn::Sub": "https://${MediaDistribution.DomainName}"}, ""]},
         ]
     }
-    assert sub_text(env["MEDIA_BUCKET"]) == sub_text(RESOURCES["MediaBucket"]["Properties"]["BucketName"])
+    assert env["MEDIA_BUCKET"] == RESOURCES["MediaBucket"]["Properties"]["BucketName"]
+    # Nothing invokes the progress function by name; the worker's name goes only to its two invokers.
+    assert "PROGRESS_FUNCTION_NAME" not in env and "GENERATION_FUNCTION_NAME" not in env
     names = {f.fixed_name_suffix: sub_text(f.properties["FunctionName"]) for f in FUNCTIONS.values()}
-    assert sub_text(env["GENERATION_FUNCTION_NAME"]) == names["generation"]
+    for invoker in ("GenerationFunction", "MaintenanceFunction"):
+        own = FUNCTIONS[invoker].properties["Environment"]["Variables"]
+        assert sub_text(own["WORKER_FUNCTION_NAME"]) == names["worker"], invoker
     # DB_MAX_LIFETIME, when set, must stay below the proxy's idle timeout too.
     if "DB_MAX_LIFETIME" in env:
         assert float(env["DB_MAX_LIFETIME"]) < RESOURCES["DatabaseProxy"]["Properties"]["IdleClientTimeout"]
@@ -283,7 +303,11 @@ def test_rds_db_connect_is_scoped_to_the_proxy_resource_id_and_the_app_user() ->
     (statement,) = document["Statement"]
     assert statement["Action"] == "rds-db:connect"
     template, variables = statement["Resource"]["Fn::Sub"]
-    assert template.endswith(":dbuser:${ProxyResourceId}/${DatabaseUser}")
+    assert template.endswith(":dbuser:${ProxyResourceId}/genjobs_app")
+    (owner,) = RESOURCES["MigrationDatabaseConnectPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    owner_template, owner_variables = owner["Resource"]["Fn::Sub"]
+    assert owner_template.endswith(":dbuser:${ProxyResourceId}/${DatabaseUser}")
+    assert owner_variables == variables
     assert template.startswith("arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}:")
     # arn:aws:rds:<region>:<account>:db-proxy:prx-0123 -> index 6 is the prx- id
     assert variables["ProxyResourceId"] == {
@@ -291,8 +315,14 @@ def test_rds_db_connect_is_scoped_to_the_proxy_resource_id_and_the_app_user() ->
     }
     sample_arn = "arn:aws:rds:us-east-1:123456789012:db-proxy:prx-0123456789abcdef0"
     assert sample_arn.split(":")[6] == "prx-0123456789abcdef0"
-    for function in FUNCTIONS.values():
-        assert {"Ref": "DatabaseConnectPolicy"} in function.properties["Policies"]
+    for logical_id, function in FUNCTIONS.items():
+        policies = function.properties["Policies"]
+        if logical_id == "MigrateFunction":
+            assert {"Ref": "MigrationDatabaseConnectPolicy"} in policies
+            assert {"Ref": "DatabaseConnectPolicy"} not in policies
+        else:
+            assert {"Ref": "DatabaseConnectPolicy"} in policies
+            assert {"Ref": "MigrationDatabaseConnectPolicy"} not in policies
 
 
 def _rules(kind: str) -> list[dict[str, Any]]:
@@ -383,7 +413,9 @@ def test_functions_use_only_named_policies_of_this_template(logical_id: str) -> 
     """No SAM policy templates (S3CrudPolicy & co. grant on whole buckets) and no AWS managed policies by
     name: a function's permissions are the template's own statements and DatabaseConnectPolicy."""
     for policy in FUNCTIONS[logical_id].properties.get("Policies", []):
-        assert policy == {"Ref": "DatabaseConnectPolicy"} or set(policy) == {"Statement"}, (logical_id, policy)
+        assert policy in ({"Ref": "DatabaseConnectPolicy"}, {"Ref": "MigrationDatabaseConnectPolicy"}) or set(
+            policy
+        ) == {"Statement"}, (logical_id, policy)
 
 
 def _actions_of(function: Function) -> set[str]:
@@ -391,9 +423,9 @@ def _actions_of(function: Function) -> set[str]:
 
 
 EXPECTED_ACTIONS = {
-    "GenerationFunction": {
-        "s3:GetObject", "s3:PutObject", "lambda:InvokeFunction", "bedrock:InvokeModel", "bedrock:StartAsyncInvoke",
-    },
+    "GenerationFunction": {"lambda:InvokeFunction"},
+    # StartAsyncInvoke is authorized by bedrock:InvokeModel; bedrock:StartAsyncInvoke is no IAM action
+    "WorkerFunction": {"s3:GetObject", "s3:PutObject", "bedrock:InvokeModel"},
     "ProgressFunction": {"s3:GetObject"},
     "LimitsFunction": set(),
     "ApprovalFunction": set(),
@@ -410,21 +442,30 @@ def test_each_function_gets_exactly_the_actions_it_needs(logical_id: str) -> Non
 FOUNDATION_MODEL_ARN = r"arn:\$\{AWS::Partition\}:bedrock:\$\{AWS::Region\}::foundation-model/\$\{(\w+)\}"
 
 
+def _media_objects_arn_is_the_bucket(resource: Any) -> bool:
+    """`!Sub ["arn:${AWS::Partition}:s3:::${Bucket}/jobs/*", {Bucket: <the bucket's name expression>}]`."""
+    if not (isinstance(resource, dict) and isinstance(resource.get("Fn::Sub"), list)):
+        return False
+    template, variables = resource["Fn::Sub"]
+    bucket_name = RESOURCES["MediaBucket"]["Properties"]["BucketName"]
+    return bool(template == "arn:${AWS::Partition}:s3:::${Bucket}/jobs/*" and variables == {"Bucket": bucket_name})
+
+
 def test_resources_of_granted_actions_are_scoped() -> None:
-    bucket = sub_text(RESOURCES["MediaBucket"]["Properties"]["BucketName"])
     lambda_prefix = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
     function_arns = {lambda_prefix + sub_text(f.properties["FunctionName"]) for f in FUNCTIONS.values()}
     model_params = {p for p in TEMPLATE["Parameters"] if p.endswith("ModelId")}
     for function in FUNCTIONS.values():
         for statement in function.policy_statements():
-            resources_ = [sub_text(r) for r in as_list(statement["Resource"])]
             for action in as_list(statement["Action"]):
                 service = action.split(":")[0]
-                for resource in resources_:
-                    where = f"{function.logical_id} {action} on {resource}"
+                for raw in as_list(statement["Resource"]):
                     if service == "s3":
-                        assert resource == f"arn:${{AWS::Partition}}:s3:::{bucket}/jobs/*", where
-                    elif service == "lambda":
+                        assert _media_objects_arn_is_the_bucket(raw), f"{function.logical_id} {action} on {raw}"
+                        continue
+                    resource = sub_text(raw)
+                    where = f"{function.logical_id} {action} on {resource}"
+                    if service == "lambda":
                         assert resource in function_arns, where
                     elif service == "bedrock":
                         model = re.fullmatch(FOUNDATION_MODEL_ARN, resource)
@@ -444,14 +485,29 @@ def test_model_parameters_default_to_the_seeded_models() -> None:
         assert f"'{params[name]['Default']}'" in seeds, f"{name} default is not a seeded model_configurations row"
 
 
-def test_proxy_role_reads_only_the_database_secret() -> None:
+def test_proxy_role_reads_only_the_database_secret_and_connects_only_as_the_app_role() -> None:
     role = RESOURCES["DatabaseProxyRole"]["Properties"]
     principal = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
     assert principal == {"Service": "rds.amazonaws.com"}
-    (policy,) = role["Policies"]
-    (statement,) = policy["PolicyDocument"]["Statement"]
+    secret_policy, connect_policy = role["Policies"]
+    (statement,) = secret_policy["PolicyDocument"]["Statement"]
     assert statement["Action"] == "secretsmanager:GetSecretValue"
     assert statement["Resource"]["Fn::If"][1] == {"Ref": "DatabaseSecret"}
+    # end-to-end IAM: the proxy logs in as genjobs_app on this cluster's resource id only
+    (connect,) = connect_policy["PolicyDocument"]["Statement"]
+    assert connect["Action"] == "rds-db:connect"
+    template, variables = connect["Resource"]["Fn::Sub"]
+    assert template.endswith(":dbuser:${ClusterResourceId}/genjobs_app")
+    assert variables["ClusterResourceId"] == {
+        "Fn::If": [
+            "CreateDatabaseCluster",
+            {"Fn::GetAtt": ["DatabaseCluster", "DBClusterResourceId"]},
+            {"Ref": "ExistingDbClusterResourceId"},
+        ]
+    }
+    proxy = RESOURCES["DatabaseProxy"]["Properties"]
+    assert proxy["DefaultAuthScheme"] == "IAM_AUTH"
+    assert RESOURCES["DatabaseCluster"]["Properties"]["EnableIAMDatabaseAuthentication"] is True
 
 
 # ---------------------------------------------------------------------------------------------- S3
@@ -524,8 +580,9 @@ def test_only_the_stacks_cloudfront_distribution_may_read_media() -> None:
     ]
     origin = RESOURCES["MediaDistribution"]["Properties"]["DistributionConfig"]["Origins"][0]
     assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["MediaOriginAccessControl", "Id"]}
-    bucket = sub_text(RESOURCES["MediaBucket"]["Properties"]["BucketName"])
-    assert sub_text(origin["DomainName"]).startswith(bucket + ".s3.")
+    domain, variables = origin["DomainName"]["Fn::Sub"]
+    assert domain.startswith("${Bucket}.s3.${AWS::Region}.")
+    assert variables == {"Bucket": RESOURCES["MediaBucket"]["Properties"]["BucketName"]}
 
 
 def test_media_bucket_is_private_encrypted_and_has_lifecycle_rules() -> None:
@@ -538,7 +595,6 @@ def test_media_bucket_is_private_encrypted_and_has_lifecycle_rules() -> None:
     }
     assert props["LifecycleConfiguration"]["Rules"]
     assert bucket["DeletionPolicy"] == "Retain"
-    assert sub_text(props["BucketName"]).startswith("${AWS::StackName}-media-${AWS::AccountId}")
     # notifications come from the function's S3 event, not from the bucket (no circular dependency)
     assert "NotificationConfiguration" not in props
 
@@ -560,7 +616,8 @@ def test_migrations_run_on_every_layer_change_before_the_api_and_the_new_code() 
 
 def test_async_invocations_retry_then_land_in_the_dlq() -> None:
     queue = {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]}
-    worker = FUNCTIONS["GenerationFunction"].properties["EventInvokeConfig"]
+    assert "EventInvokeConfig" not in FUNCTIONS["GenerationFunction"].properties, "HTTP only: nothing async"
+    worker = FUNCTIONS["WorkerFunction"].properties["EventInvokeConfig"]
     assert worker["MaximumRetryAttempts"] == {"Ref": "WorkerMaximumRetryAttempts"}
     assert worker["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": queue}
     progress = FUNCTIONS["ProgressFunction"].properties["EventInvokeConfig"]

@@ -144,8 +144,8 @@ class Settings(_FromEnvironment):
     media_bucket: str = Field(default="genjobs-media-local", min_length=3, validation_alias=_env(
         "media_bucket", "MEDIA_BUCKET"))
     media_base_url: str | None = Field(default=None, validation_alias=_env("media_base_url", "MEDIA_BASE_URL"))
-    worker_function_name: str = Field(default="genjobs-generation", min_length=1, validation_alias=_env(
-        "worker_function_name", "WORKER_FUNCTION_NAME", "GENERATION_FUNCTION_NAME"))
+    worker_function_name: str = Field(default="genjobs-worker", min_length=1, validation_alias=_env(
+        "worker_function_name", "WORKER_FUNCTION_NAME"))
     job_lease_seconds: int = Field(default=300, ge=10, validation_alias=_env(
         "job_lease_seconds", "JOB_LEASE_SECONDS"))
     max_retries: int = Field(default=3, ge=0, le=100, validation_alias=_env("max_retries", "JOB_MAX_RETRIES"))
