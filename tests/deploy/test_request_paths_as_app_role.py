@@ -44,8 +44,8 @@ def test_a_persona_from_creation_to_state_videos_needs_only_the_app_role(app_db:
     # create, start, run, approve
     persona = personas.create_persona(app_db, "acme", CreatePersonaRequest(name="Pip"))
     started = jobs.start_job(app_db, invoker, merchant_id="acme", persona_id=persona.id,
-                             job_type="character_variations", body={}, variation_count=2, states=None, prompt_variables={}, idempotency_key="k1",
-                             limits=LIMITS, clock=clock, worker_function="genjobs-worker")
+                             job_type="character_variations", body={}, variation_count=2, states=None,
+                             prompt_variables={}, idempotency_key="k1", limits=LIMITS, clock=clock, worker_function="genjobs-worker")
     assert worker.run_job(app_db, provider, store, started.job.id, settings=SETTINGS, clock=clock).status == "completed"
     variations = approval.list_variations(app_db, "acme", persona.id)
     approved, _ = approval.approve_variation(app_db, "acme", persona.id, variations.items[0].id,
@@ -71,8 +71,8 @@ def test_a_persona_from_creation_to_state_videos_needs_only_the_app_role(app_db:
     assert limits.record_usage(app_db, "acme", usage_key="extra", amount_usd=Decimal(1), clock=clock).recorded
     other = personas.create_persona(app_db, "acme", CreatePersonaRequest(name="Other"))
     queued = jobs.start_job(app_db, invoker, merchant_id="acme", persona_id=other.id,
-                            job_type="character_variations", body={}, variation_count=1, states=None, prompt_variables={}, idempotency_key=None,
-                            limits=LIMITS, clock=clock, worker_function="genjobs-worker")
+                            job_type="character_variations", body={}, variation_count=1, states=None,
+                            prompt_variables={}, idempotency_key=None, limits=LIMITS, clock=clock, worker_function="genjobs-worker")
     assert jobs.cancel_job(app_db, "acme", queued.job.id).status == "canceled"
     personas.delete_persona(app_db, "acme", other.id, clock=clock)
     sweep = maintenance.MaintenanceSettings(worker_function="genjobs-worker", retention_failed=timedelta(0),
