@@ -43,24 +43,52 @@ def test_a_persona_from_creation_to_state_videos_needs_only_the_app_role(app_db:
 
     # create, start, run, approve
     persona = personas.create_persona(app_db, "acme", CreatePersonaRequest(name="Pip"))
-    started = jobs.start_job(app_db, invoker, merchant_id="acme", persona_id=persona.id,
-                             job_type="character_variations", body={}, variation_count=2, states=None,
-                             prompt_variables={}, idempotency_key="k1", limits=LIMITS, clock=clock, worker_function="genjobs-worker")
+    started = jobs.start_job(
+        app_db,
+        invoker,
+        merchant_id="acme",
+        persona_id=persona.id,
+        job_type="character_variations",
+        body={},
+        variation_count=2,
+        states=None,
+        prompt_variables={},
+        idempotency_key="k1",
+        limits=LIMITS,
+        clock=clock,
+        worker_function="genjobs-worker",
+    )
     assert worker.run_job(app_db, provider, store, started.job.id, settings=SETTINGS, clock=clock).status == "completed"
     variations = approval.list_variations(app_db, "acme", persona.id)
-    approved, _ = approval.approve_variation(app_db, "acme", persona.id, variations.items[0].id,
-                                             cooldown=LIMITS.cooldown, clock=clock)
+    approved, _ = approval.approve_variation(
+        app_db, "acme", persona.id, variations.items[0].id, cooldown=LIMITS.cooldown, clock=clock
+    )
     assert approved.status == "active"
 
     # state videos, completed by S3 events
-    videos = jobs.start_job(app_db, invoker, merchant_id="acme", persona_id=persona.id, job_type="state_videos",
-                            body={"states": ["idle"]}, variation_count=None, states=["idle"], prompt_variables={},
-                            idempotency_key=None, limits=LIMITS, clock=clock, worker_function="genjobs-worker")
+    videos = jobs.start_job(
+        app_db,
+        invoker,
+        merchant_id="acme",
+        persona_id=persona.id,
+        job_type="state_videos",
+        body={"states": ["idle"]},
+        variation_count=None,
+        states=["idle"],
+        prompt_variables={},
+        idempotency_key=None,
+        limits=LIMITS,
+        clock=clock,
+        worker_function="genjobs-worker",
+    )
     quiet = LocalMediaProvider(store, schedule=lambda delay, action: None)  # the test delivers the S3 event
-    assert worker.run_job(app_db, quiet, store, videos.job.id, settings=SETTINGS, clock=clock).status == \
-        "generating_videos"
-    recorded = worker_videos.record_video_output(app_db, store, bucket=store.bucket,
-                                                 key=video_output_key(videos.job.id, "idle"), size=10, clock=clock)
+    assert (
+        worker.run_job(app_db, quiet, store, videos.job.id, settings=SETTINGS, clock=clock).status
+        == "generating_videos"
+    )
+    recorded = worker_videos.record_video_output(
+        app_db, store, bucket=store.bucket, key=video_output_key(videos.job.id, "idle"), size=10, clock=clock
+    )
     assert recorded.outcome == "completed"
 
     # reads, limits, usage, cancel, delete, the maintenance sweeps
@@ -70,13 +98,26 @@ def test_a_persona_from_creation_to_state_videos_needs_only_the_app_role(app_db:
     assert limits.get_usage(app_db, "acme", default_hourly_limit=10, clock=clock).generations_last_hour == 2
     assert limits.record_usage(app_db, "acme", usage_key="extra", amount_usd=Decimal(1), clock=clock).recorded
     other = personas.create_persona(app_db, "acme", CreatePersonaRequest(name="Other"))
-    queued = jobs.start_job(app_db, invoker, merchant_id="acme", persona_id=other.id,
-                            job_type="character_variations", body={}, variation_count=1, states=None,
-                            prompt_variables={}, idempotency_key=None, limits=LIMITS, clock=clock, worker_function="genjobs-worker")
+    queued = jobs.start_job(
+        app_db,
+        invoker,
+        merchant_id="acme",
+        persona_id=other.id,
+        job_type="character_variations",
+        body={},
+        variation_count=1,
+        states=None,
+        prompt_variables={},
+        idempotency_key=None,
+        limits=LIMITS,
+        clock=clock,
+        worker_function="genjobs-worker",
+    )
     assert jobs.cancel_job(app_db, "acme", queued.job.id).status == "canceled"
     personas.delete_persona(app_db, "acme", other.id, clock=clock)
-    sweep = maintenance.MaintenanceSettings(worker_function="genjobs-worker", retention_failed=timedelta(0),
-                                            retention_archive=timedelta(0))
+    sweep = maintenance.MaintenanceSettings(
+        worker_function="genjobs-worker", retention_failed=timedelta(0), retention_archive=timedelta(0)
+    )
     clock.advance(utc_now() - clock() + timedelta(days=1))  # the database stamps completed_at with its own now()
     maintenance.rescue_stale_jobs(app_db, invoker, settings=sweep, clock=clock)
     maintenance.redispatch_queued_jobs(app_db, invoker, settings=sweep, clock=clock)
