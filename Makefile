@@ -92,8 +92,9 @@ check-deploy: ## offline deploy checks: every samconfig.toml environment, the SA
 lock-layer: ## re-pin the layer's dependencies (layers/shared/requirements.lock, certs.lock) for Lambda arm64
 	@bash scripts/lock-layer.sh
 
-deploy: build ## deploy with SAM: make deploy ENV=dev (needs AWS credentials)
+deploy: build ## deploy with SAM, then upload the console: make deploy ENV=dev (needs AWS credentials, the AWS CLI)
 	@.tools/bin/sam deploy --config-env $(ENV)
+	@bash scripts/deploy-console.sh $(ENV)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -78,24 +78,36 @@ class S3Subscription:
         return any(name == e or (e.endswith(":*") and name.startswith(e[:-1])) for e in self.events)
 
 
+def _subscription(function: str, raw_events: Any, rules: list[Mapping[str, Any]]) -> S3Subscription:
+    names = (raw_events,) if isinstance(raw_events, str) else tuple(str(e) for e in raw_events or [])
+    prefix = next((str(r.get("Value", "")) for r in rules if str(r.get("Name")).lower() == "prefix"), "")
+    suffix = next((str(r.get("Value", "")) for r in rules if str(r.get("Name")).lower() == "suffix"), "")
+    return S3Subscription(function=function, prefix=prefix, suffix=suffix, events=names)
+
+
 def s3_subscriptions(template: Mapping[str, Any], specs: list[FunctionSpec]) -> list[S3Subscription]:
-    """The S3 notifications of template.yaml (Events of Type S3 with their key filters)."""
+    """The S3 notifications of template.yaml: a bucket's NotificationConfiguration.LambdaConfigurations (the
+    function named by `!GetAtt <Function>.Arn`), and SAM's Events of Type S3, with their key filters."""
     by_logical = {s.logical_id: s for s in specs}
     subs: list[S3Subscription] = []
     for logical_id, resource in (template.get("Resources") or {}).items():
+        props = resource.get("Properties") or {}
+        for config in ((props.get("NotificationConfiguration") or {}).get("LambdaConfigurations") or []):
+            target = (config.get("Function") or {}).get("Fn::GetAtt") if isinstance(config.get("Function"), dict) \
+                else None
+            spec = by_logical.get(str(target[0])) if isinstance(target, list) and target else None
+            if spec is not None:
+                rules = (((config.get("Filter") or {}).get("S3Key") or {}).get("Rules")) or []
+                subs.append(_subscription(spec.name, config.get("Event"), rules))
         spec = by_logical.get(logical_id)
         if spec is None:
             continue
-        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+        for event in (props.get("Events") or {}).values():
             if event.get("Type") != "S3":
                 continue
-            props = event.get("Properties") or {}
-            raw_events = props.get("Events") or []
-            names = (raw_events,) if isinstance(raw_events, str) else tuple(str(e) for e in raw_events)
-            rules = (((props.get("Filter") or {}).get("S3Key") or {}).get("Rules")) or []
-            prefix = next((str(r.get("Value", "")) for r in rules if str(r.get("Name")).lower() == "prefix"), "")
-            suffix = next((str(r.get("Value", "")) for r in rules if str(r.get("Name")).lower() == "suffix"), "")
-            subs.append(S3Subscription(function=spec.name, prefix=prefix, suffix=suffix, events=names))
+            event_props = event.get("Properties") or {}
+            rules = (((event_props.get("Filter") or {}).get("S3Key") or {}).get("Rules")) or []
+            subs.append(_subscription(spec.name, event_props.get("Events"), rules))
     return subs
 
 

@@ -31,13 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_samconfig import parse_with_sam
 
 # Lambda permissions SAM generates without SourceArn, and why that is accepted for now.
-KNOWN_WITHOUT_SOURCE_ARN = {
-    "ProgressFunctionVideoOutputCreatedPermission": (
-        "SAM's S3 event source sets SourceAccount only (a Ref to the bucket would be circular); the fix moves the "
-        "notification onto the bucket with an explicit permission (HANDOFF-deploy.md, item 'S3 SourceArn'), "
-        "after the local runner reads notifications from the bucket"
-    ),
-}
+KNOWN_WITHOUT_SOURCE_ARN: dict[str, str] = {}
 
 
 class _NoManagedPolicies:

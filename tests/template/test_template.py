@@ -514,8 +514,9 @@ def test_proxy_role_reads_only_the_database_secret_and_connects_only_as_the_app_
 
 
 def _s3_event() -> dict[str, Any]:
-    (event,) = FUNCTIONS["ProgressFunction"].events("S3").values()
-    return event
+    """The media bucket's one Lambda notification."""
+    (config,) = RESOURCES["MediaBucket"]["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    return dict(config)
 
 
 def _matches(rules: list[dict[str, str]], key: str) -> bool:
@@ -530,15 +531,27 @@ def _matches(rules: list[dict[str, str]], key: str) -> bool:
 
 def test_video_outputs_and_only_them_notify_the_progress_function() -> None:
     event = _s3_event()
-    assert event["Bucket"] == {"Ref": "MediaBucket"}
-    assert event["Events"] in ("s3:ObjectCreated:*", ["s3:ObjectCreated:*"])
+    assert event["Function"] == {"Fn::GetAtt": ["ProgressFunction", "Arn"]}
+    assert event["Event"] == "s3:ObjectCreated:*"
     rules = event["Filter"]["S3Key"]["Rules"]
     for key in VIDEO_OUTPUT_KEYS:
         assert _matches(rules, key), key
     for key in NOT_VIDEO_OUTPUT_KEYS:
         assert not _matches(rules, key), key
-    # only one function is notified (S3 refuses overlapping filters on one bucket)
-    assert [f for f in FUNCTIONS.values() if f.events("S3")] == [FUNCTIONS["ProgressFunction"]]
+    # declared on the bucket, not as SAM S3 events (whose permission would lack a SourceArn)
+    assert [f for f in FUNCTIONS.values() if f.events("S3")] == []
+
+
+def test_only_the_media_bucket_may_invoke_the_progress_function() -> None:
+    permission = RESOURCES["VideoOutputInvokePermission"]["Properties"]
+    assert permission["FunctionName"] == {"Fn::GetAtt": ["ProgressFunction", "Arn"]}
+    assert permission["Principal"] == "s3.amazonaws.com"
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    source, names = permission["SourceArn"]["Fn::Sub"]
+    assert source == "arn:${AWS::Partition}:s3:::${Bucket}"
+    # the same bucket name expression as the bucket itself
+    assert names["Bucket"] == RESOURCES["MediaBucket"]["Properties"]["BucketName"]
+    assert "VideoOutputInvokePermission" in as_list(RESOURCES["MediaBucket"]["DependsOn"])
 
 
 def test_the_worker_writes_where_the_filter_and_policies_look() -> None:
@@ -595,8 +608,8 @@ def test_media_bucket_is_private_encrypted_and_has_lifecycle_rules() -> None:
     }
     assert props["LifecycleConfiguration"]["Rules"]
     assert bucket["DeletionPolicy"] == "Retain"
-    # notifications come from the function's S3 event, not from the bucket (no circular dependency)
-    assert "NotificationConfiguration" not in props
+    # the notification is on the bucket, after its invoke permission (S3 checks the destination on write)
+    assert "NotificationConfiguration" in props and bucket["DependsOn"] == "VideoOutputInvokePermission"
 
 
 # ---------------------------------------------------------------------------------------------- lifecycle

@@ -4,6 +4,7 @@ authorizer, in-process invokes, S3 notifications, schedules, stale-server recove
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import subprocess
@@ -166,6 +167,14 @@ def test_template_functions_routes_schedules_and_s3_notifications() -> None:
     assert schedules(template, specs) == {"maintenance": 60}
     subs = s3_subscriptions(template, specs)
     assert [(s.function, s.prefix, s.suffix) for s in subs] == [("progress", "jobs/", "output.mp4")]
+    # a SAM S3 event of the function reads the same as the bucket's notification
+    sam_shaped = copy.deepcopy(template)
+    config = sam_shaped["Resources"]["MediaBucket"]["Properties"].pop("NotificationConfiguration")
+    (lambda_config,) = config["LambdaConfigurations"]
+    sam_shaped["Resources"]["ProgressFunction"]["Properties"]["Events"]["VideoOutputCreated"] = {
+        "Type": "S3", "Properties": {"Bucket": {"Ref": "MediaBucket"}, "Events": lambda_config["Event"],
+                                     "Filter": lambda_config["Filter"]}}
+    assert s3_subscriptions(sam_shaped, specs) == subs
     assert subs[0].wants("jobs/1/idle/abc/output.mp4", "ObjectCreated:Put")
     assert not subs[0].wants("jobs/1/variations/0.png", "ObjectCreated:Put")
     assert not S3Subscription("p", "", "", ("s3:ObjectRemoved:*",)).wants("k", "ObjectCreated:Put")
