@@ -1,5 +1,5 @@
 """The console in AWS: served by the media distribution under console/, allowed by the API's CORS for exactly
-that origin, and configured by make deploy from the stack's outputs (HANDOFF-console.md items 1-3)."""
+that origin, and configured by make deploy from the stack's outputs."""
 
 from __future__ import annotations
 

@@ -357,7 +357,7 @@ def test_the_console_route_serves_only_console_files(runner: RunnerProcess, path
         assert reply.status == 404, (path, reply.status)
 
 
-# What HANDOFF-console.md proposes for CloudFront's response headers policy on console/*.
+# The Content-Security-Policy of the console: template.yaml's ConsoleHeadersPolicy sets the same in AWS.
 STRICT_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
