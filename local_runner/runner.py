@@ -23,7 +23,7 @@ from typing import Any
 
 from local_runner.auth import JwtAuthorizer, issue_token
 from local_runner.embedded import EmbeddedPostgres
-from local_runner.media import LocalMediaProvider, LocalMediaStore
+from local_runner.media import LocalMediaProvider, LocalMediaStore, LocalModelCatalog
 from local_runner.s3_events import s3_object_created_event
 from local_runner.settings import LocalSettings
 from local_runner.template import FunctionSpec, RouteTable, load_template, read_functions
@@ -213,7 +213,7 @@ class Runner:
                                      base_url=f"{self.base_url}/media", invoker=invoker,
                                      subscriptions=subscriptions, lambdas=lambdas)
         provider = LocalMediaProvider(store, on_object_created=None, delay_ms=settings.media_delay_ms)
-        dependencies.override(invoker=invoker, provider=provider, store=store)
+        dependencies.override(invoker=invoker, provider=provider, store=store, catalog=LocalModelCatalog())
 
         broken: list[str] = []
         for spec in specs:
