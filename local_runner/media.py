@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-from genjobs.media.png import encode_png
 from genjobs.adapters.bedrock import IMAGE_FAMILIES, VIDEO_FAMILIES
+from genjobs.media.png import encode_png
 from genjobs.ports import (
     FoundationModelState,
     GeneratedImage,

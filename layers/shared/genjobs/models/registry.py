@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +23,7 @@ class ModelInfo(BaseModel):
     provider: str
     name: str
     region: str
-    unit_price_usd: Decimal
+    unit_price_usd: float  # a number in JSON, as the jobs' costs are
     unit: Literal["image", "video_second"]
     price_resolution: str | None = None
     price_source: str | None = None
