@@ -46,7 +46,9 @@ _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 
 
 def schedules(template: Mapping[str, Any], specs: list[FunctionSpec]) -> dict[str, float]:
-    """Code directory → seconds between runs, for every function with a Schedule event (rate(...) only)."""
+    """Code directory → seconds between runs, for every function with a Schedule event (rate(...) only). A
+    schedule with an `Input` (e.g. the daily model lifecycle check) sends a direct action, not the scheduled
+    event the local timer emulates: it is left out (invoke the action directly to run it locally)."""
     by_logical = {s.logical_id: s for s in specs}
     out: dict[str, float] = {}
     for logical_id, resource in (template.get("Resources") or {}).items():
@@ -54,7 +56,7 @@ def schedules(template: Mapping[str, Any], specs: list[FunctionSpec]) -> dict[st
         if spec is None:
             continue
         for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
-            if event.get("Type") != "Schedule":
+            if event.get("Type") != "Schedule" or "Input" in (event.get("Properties") or {}):
                 continue
             expression = str((event.get("Properties") or {}).get("Schedule", ""))
             match = _RATE.match(expression.strip())
