@@ -23,7 +23,7 @@ from typing import Any
 
 from local_runner.auth import JwtAuthorizer, issue_token
 from local_runner.embedded import EmbeddedPostgres
-from local_runner.media import LocalMediaProvider, LocalMediaStore
+from local_runner.media import LocalMediaProvider, LocalMediaStore, LocalModelCatalog
 from local_runner.s3_events import s3_object_created_event
 from local_runner.settings import LocalSettings
 from local_runner.template import FunctionSpec, RouteTable, load_template, read_functions
@@ -46,7 +46,9 @@ _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 
 
 def schedules(template: Mapping[str, Any], specs: list[FunctionSpec]) -> dict[str, float]:
-    """Code directory → seconds between runs, for every function with a Schedule event (rate(...) only)."""
+    """Code directory → seconds between runs, for every function with a Schedule event (rate(...) only). A
+    schedule with an `Input` (e.g. the daily model lifecycle check) sends a direct action, not the scheduled
+    event the local timer emulates: it is left out (invoke the action directly to run it locally)."""
     by_logical = {s.logical_id: s for s in specs}
     out: dict[str, float] = {}
     for logical_id, resource in (template.get("Resources") or {}).items():
@@ -54,7 +56,7 @@ def schedules(template: Mapping[str, Any], specs: list[FunctionSpec]) -> dict[st
         if spec is None:
             continue
         for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
-            if event.get("Type") != "Schedule":
+            if event.get("Type") != "Schedule" or "Input" in (event.get("Properties") or {}):
                 continue
             expression = str((event.get("Properties") or {}).get("Schedule", ""))
             match = _RATE.match(expression.strip())
@@ -225,7 +227,7 @@ class Runner:
                                      base_url=f"{self.base_url}/media", invoker=invoker,
                                      subscriptions=subscriptions, lambdas=lambdas)
         provider = LocalMediaProvider(store, on_object_created=None, delay_ms=settings.media_delay_ms)
-        dependencies.override(invoker=invoker, provider=provider, store=store)
+        dependencies.override(invoker=invoker, provider=provider, store=store, catalog=LocalModelCatalog())
 
         broken: list[str] = []
         for spec in specs:

@@ -1,4 +1,5 @@
-"""Generation function: personas and generation starts (HTTP); each started job goes to the worker function."""
+"""Generation function: personas, generation starts and the models a merchant can choose (HTTP); each started
+job goes to the worker function."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from genjobs.http.openapi import error_responses, success_response
 from genjobs.http.resolver import create_resolver, merchant_id_from
 from genjobs.models.jobs import Job
 from genjobs.models.personas import CreatePersonaRequest, Persona, StartGenerationRequest, StartStateVideosRequest
-from genjobs.services import jobs, personas
+from genjobs.models.registry import ModelList
+from genjobs.services import jobs, models, personas
 from genjobs.settings import get_settings
 
 metrics = Metrics(namespace=get_settings().metrics_namespace, service="generation")
@@ -31,7 +33,7 @@ def _merchant() -> str:
 
 def _start(persona_id: UUID, job_type: str, body: dict[str, Any], idempotency_key: str | None, *,
            variation_count: int | None = None, states: list[str] | None = None,
-           prompt_variables: dict[str, str] | None = None) -> Response[Job]:
+           prompt_variables: dict[str, str] | None = None, model: str | None = None) -> Response[Job]:
     deps = dependencies.get()
     settings = deps.settings
     limits = jobs.LimitSettings(default_hourly_limit=settings.hourly_generation_limit,
@@ -41,7 +43,7 @@ def _start(persona_id: UUID, job_type: str, body: dict[str, Any], idempotency_ke
             deps.db, deps.invoker, merchant_id=_merchant(), persona_id=persona_id, job_type=job_type, body=body,
             variation_count=variation_count, states=states, prompt_variables=prompt_variables or {},
             idempotency_key=idempotency_key, limits=limits, clock=deps.clock,
-            worker_function=settings.worker_function_name,
+            worker_function=settings.worker_function_name, model_id=model,
         )
     except RateLimited:
         metrics.add_metric(name="RateLimited", unit=MetricUnit.Count, value=1)
@@ -89,8 +91,11 @@ def start_generation(
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key")] = None,
 ) -> Response[Job]:
     request = request or StartGenerationRequest()
-    return _start(persona_id, "character_variations", request.model_dump(), idempotency_key,
-                  variation_count=request.variation_count, prompt_variables=request.prompt_variables)
+    # `model` enters the request's fingerprint only when given: a replay from before models existed still matches
+    body = request.model_dump(exclude=None if request.model else {"model"})
+    return _start(persona_id, "character_variations", body, idempotency_key,
+                  variation_count=request.variation_count, prompt_variables=request.prompt_variables,
+                  model=request.model)
 
 
 @app.post("/personas/<persona_id>/state-videos", status_code=202,
@@ -102,7 +107,15 @@ def start_state_videos(
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key")] = None,
 ) -> Response[Job]:
     states = (request.states if request else None) or list(get_settings().default_video_states)
-    return _start(persona_id, "state_videos", {"states": states}, idempotency_key, states=states)
+    model = request.model if request else None
+    body: dict[str, Any] = {"states": states, **({"model": model} if model else {})}
+    return _start(persona_id, "state_videos", body, idempotency_key, states=states, model=model)
+
+
+@app.get("/models", responses={**success_response(200, "The models a merchant can choose", ModelList)})
+def list_models() -> ModelList:
+    _merchant()  # a merchant's route like the others: the authorizer's claim must be there
+    return models.merchant_models(dependencies.get().db)
 
 
 lambda_handler = Function("generation", http=app, metrics=metrics)

@@ -17,8 +17,8 @@ metrics = Metrics(namespace=get_settings().metrics_namespace, service="worker")
 
 def run_job(action: RunJob) -> worker.RunOutcome:
     deps = dependencies.get()
-    outcome = worker.run_job(deps.db, deps.provider, deps.store, action.job_id,
-                             settings=worker.WorkerSettings(lease=deps.settings.job_lease), clock=deps.clock)
+    settings = worker.WorkerSettings(lease=deps.settings.job_lease, media_region=getattr(deps.store, "region", None))
+    outcome = worker.run_job(deps.db, deps.provider, deps.store, action.job_id, settings=settings, clock=deps.clock)
     if outcome.charged:
         metrics.add_metric(name="GenerationCostUsd", unit=MetricUnit.NoUnit, value=outcome.cost_usd)
     return outcome

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from genjobs.db import Database
 from genjobs.settings import DEFAULT_MAX_LIFETIME_SECONDS, DatabaseSettings, Settings
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
@@ -430,7 +431,7 @@ EXPECTED_ACTIONS = {
     "LimitsFunction": set(),
     "ApprovalFunction": set(),
     "MigrateFunction": set(),
-    "MaintenanceFunction": {"lambda:InvokeFunction", "bedrock:GetAsyncInvoke"},
+    "MaintenanceFunction": {"lambda:InvokeFunction", "bedrock:GetAsyncInvoke", "bedrock:GetFoundationModel"},
 }
 
 
@@ -439,7 +440,8 @@ def test_each_function_gets_exactly_the_actions_it_needs(logical_id: str) -> Non
     assert _actions_of(FUNCTIONS[logical_id]) == EXPECTED_ACTIONS[logical_id]
 
 
-FOUNDATION_MODEL_ARN = r"arn:\$\{AWS::Partition\}:bedrock:\$\{AWS::Region\}::foundation-model/\$\{(\w+)\}"
+MODEL_ARNS = {"Ref": "BedrockModelArns"}
+ASYNC_INVOCATIONS = "arn:${AWS::Partition}:bedrock:*:${AWS::AccountId}:async-invoke/*"
 
 
 def _media_objects_arn_is_the_bucket(resource: Any) -> bool:
@@ -454,9 +456,12 @@ def _media_objects_arn_is_the_bucket(resource: Any) -> bool:
 def test_resources_of_granted_actions_are_scoped() -> None:
     lambda_prefix = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
     function_arns = {lambda_prefix + sub_text(f.properties["FunctionName"]) for f in FUNCTIONS.values()}
-    model_params = {p for p in TEMPLATE["Parameters"] if p.endswith("ModelId")}
     for function in FUNCTIONS.values():
         for statement in function.policy_statements():
+            if statement["Resource"] == MODEL_ARNS:
+                # the registry's models only (test_model_arns_cover_exactly_the_enabled_seeded_models)
+                assert {a.split(":")[0] for a in as_list(statement["Action"])} == {"bedrock"}, statement
+                continue
             for action in as_list(statement["Action"]):
                 service = action.split(":")[0]
                 for raw in as_list(statement["Resource"]):
@@ -468,21 +473,30 @@ def test_resources_of_granted_actions_are_scoped() -> None:
                     if service == "lambda":
                         assert resource in function_arns, where
                     elif service == "bedrock":
-                        model = re.fullmatch(FOUNDATION_MODEL_ARN, resource)
-                        invocations = "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:async-invoke/*"
-                        assert (model and model.group(1) in model_params) or resource == invocations, where
+                        # async invocations live in their model's region, which may not be the stack's
+                        # (StartAsyncInvoke is authorized by bedrock:InvokeModel: there is no StartAsyncInvoke action)
+                        assert resource == ASYNC_INVOCATIONS and action in (
+                            "bedrock:InvokeModel", "bedrock:GetAsyncInvoke"), where
                     else:
                         pytest.fail(f"unexpected service in {where}")
 
 
-def test_model_parameters_default_to_the_seeded_models() -> None:
-    params = TEMPLATE["Parameters"]
-    assert params["ImageModelId"]["Default"] == "amazon.nova-canvas-v1:0"
-    assert params["AlternateImageModelId"]["Default"] == "amazon.titan-image-generator-v2:0"
-    assert params["VideoModelId"]["Default"] == "amazon.nova-reel-v1:1"
-    seeds = "".join(p.read_text(encoding="utf-8") for p in sorted((REPO_ROOT / "sql").glob("*.sql")))
-    for name in ("ImageModelId", "AlternateImageModelId", "VideoModelId"):
-        assert f"'{params[name]['Default']}'" in seeds, f"{name} default is not a seeded model_configurations row"
+def test_model_arns_cover_exactly_the_enabled_seeded_models(db: Database) -> None:
+    """IAM follows the registry: the parameter's default names every enabled model of the migrated database, in
+    its row's region, and nothing else; the invoking and lifecycle statements use that parameter."""
+    # Given the migrated database's enabled models
+    enabled = db.fetch_all("SELECT model_id, region FROM model_configurations WHERE enabled")
+    expected = {f"arn:aws:bedrock:{r['region']}::foundation-model/{r['model_id']}" for r in enabled}
+    # When the template's list is read
+    default = TEMPLATE["Parameters"]["BedrockModelArns"]
+    arns = {a.strip() for a in default["Default"].split(",")}
+    # Then they are the same set, and the policies that invoke or inspect models use exactly it
+    assert default["Type"] == "CommaDelimitedList" and len(enabled) >= 2
+    assert arns == expected, {"not allowed": sorted(expected - arns), "not enabled": sorted(arns - expected)}
+    model_statements = {(f.logical_id, a) for f in FUNCTIONS.values() for st in f.policy_statements()
+                        if st["Resource"] == MODEL_ARNS for a in as_list(st["Action"])}
+    assert model_statements == {("WorkerFunction", "bedrock:InvokeModel"),
+                                ("MaintenanceFunction", "bedrock:GetFoundationModel")}
 
 
 def test_proxy_role_reads_only_the_database_secret_and_connects_only_as_the_app_role() -> None:
@@ -637,8 +651,20 @@ def test_async_invocations_retry_then_land_in_the_dlq() -> None:
     assert progress["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": queue}
     maintenance = FUNCTIONS["MaintenanceFunction"].properties["EventInvokeConfig"]
     assert maintenance["MaximumRetryAttempts"] == 0
-    (schedule,) = FUNCTIONS["MaintenanceFunction"].events("Schedule").values()
-    assert schedule["Schedule"] == "rate(1 minute)"
+    schedules = FUNCTIONS["MaintenanceFunction"].events("Schedule")
+    assert schedules["EveryMinute"]["Schedule"] == "rate(1 minute)"
+
+
+def test_the_daily_model_lifecycle_check_is_a_maintenance_action_with_an_alarm() -> None:
+    import json
+
+    from genjobs.models.actions import MAINTENANCE_ACTIONS, CheckModelLifecycles
+
+    daily = FUNCTIONS["MaintenanceFunction"].events("Schedule")["ModelLifecycleDaily"]
+    assert daily["Schedule"] == "rate(1 day)"
+    assert isinstance(MAINTENANCE_ACTIONS.validate_python(json.loads(daily["Input"])), CheckModelLifecycles)
+    alarm = RESOURCES["ModelLegacyAlarm"]["Properties"]
+    assert "ModelLegacy" in sub_text(alarm["Metrics"][0]["Expression"]) and alarm["Threshold"] == 1
 
 
 # ---------------------------------------------------------------------------------------------- alarms, outputs

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from genjobs.db import Database
-from genjobs.ports import Clock, FunctionInvoker, MediaProvider, MediaStore, utc_now
+from genjobs.ports import Clock, FunctionInvoker, MediaProvider, MediaStore, ModelCatalog, utc_now
 from genjobs.settings import Settings, get_settings
 
 
@@ -28,6 +28,7 @@ class Dependencies:
     provider: MediaProvider
     store: MediaStore
     clock: Clock
+    catalog: ModelCatalog
 
 
 _overrides: dict[str, Any] = {}
@@ -37,6 +38,7 @@ _lock = threading.RLock()
 
 def _build() -> Dependencies:
     from genjobs.adapters.bedrock import BedrockMediaProvider
+    from genjobs.adapters.bedrock_catalog import BedrockModelCatalog
     from genjobs.adapters.lambda_invoker import LambdaInvoker
     from genjobs.adapters.s3 import S3MediaStore
 
@@ -51,9 +53,11 @@ def _build() -> Dependencies:
         settings=settings,
         db=part("db", lambda: Database(settings.database)),
         invoker=part("invoker", LambdaInvoker),
-        provider=part("provider", BedrockMediaProvider),
-        store=part("store", lambda: S3MediaStore(settings.media_bucket, base_url=settings.media_base_url)),
+        provider=part("provider", lambda: BedrockMediaProvider(region=settings.aws_region)),
+        store=part("store", lambda: S3MediaStore(settings.media_bucket, base_url=settings.media_base_url,
+                                                 region=settings.aws_region)),
         clock=part("clock", lambda: utc_now),
+        catalog=part("catalog", BedrockModelCatalog),
     )
 
 
@@ -70,7 +74,7 @@ def get() -> Dependencies:
 
 
 def override(**parts: Any) -> None:
-    """Replace parts (`settings`, `db`, `invoker`, `provider`, `store`, `clock`) from now on; a part given as
+    """Replace parts (`settings`, `db`, `invoker`, `provider`, `store`, `clock`, `catalog`) from now on; a part given as
     None goes back to its default. Parts not named keep their override or default; nothing is built until
     the next `get()`. Objects handed out before stay with their callers."""
     global _built  # noqa: PLW0603

@@ -163,6 +163,9 @@ class Settings(_FromEnvironment):
         "video_poll_after_seconds", "VIDEO_POLL_AFTER_SECONDS"))
     metrics_namespace: str = Field(default="genjobs", min_length=1, validation_alias=_env(
         "metrics_namespace", "POWERTOOLS_METRICS_NAMESPACE"))
+    # the function's region (Lambda sets AWS_REGION): the media bucket's, since the stack creates it there
+    aws_region: str | None = Field(default=None, validation_alias=_env("aws_region", "AWS_REGION",
+                                                                       "AWS_DEFAULT_REGION"))
     migrate_connect_retry_seconds: int = Field(default=240, ge=0, validation_alias=_env(
         "migrate_connect_retry_seconds", "MIGRATE_CONNECT_RETRY_SECONDS"))
     database: DatabaseSettings = Field(default_factory=DatabaseSettings.from_environment)
