@@ -104,7 +104,8 @@ def get_job_events(
 @app.post("/jobs/<job_id>/cancel", responses={**success_response(200, "The canceled job", Job),
                                              **error_responses(404, 409)})
 def cancel_job(job_id: UUID) -> Job:
-    return jobs.cancel_job(dependencies.get().db, _merchant(), job_id)
+    deps = dependencies.get()
+    return jobs.cancel_job(deps.db, _merchant(), job_id, clock=deps.clock)
 
 
 def run_command(command: ProgressCommand) -> JobProgress:

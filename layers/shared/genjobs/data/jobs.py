@@ -135,16 +135,17 @@ def complete_job(db: Database, *, job_id: UUID, merchant_id: str | None = None, 
 
 def fail_job(db: Database, *, job_id: UUID, merchant_id: str | None = None, attempt: int | None = None,
              expected: Sequence[str] | None = None, retryable: bool, error_code: str, error_message: str,
-             retry_at: datetime | None) -> JobAnswer:
-    """A failed attempt: retried with backoff while retries remain and the error allows, else failed
-    (genjobs_fail_job_v1)."""
-    return _answer(db, job_id, "SELECT genjobs_fail_job_v1(%s, %s, %s, %s, %s, %s, %s, %s)",
+             retry_at: datetime | None, now: datetime) -> JobAnswer:
+    """A failed attempt: retried with backoff while retries remain and the error allows, else failed and
+    charged for the outputs it has (genjobs_fail_job_v2, sql/060)."""
+    return _answer(db, job_id, "SELECT genjobs_fail_job_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                    (job_id, merchant_id, attempt, None if expected is None else list(expected), retryable,
-                    error_code, error_message, retry_at))
+                    error_code, error_message, retry_at, now))
 
 
-def cancel_job(db: Database, *, merchant_id: str, job_id: UUID) -> JobAnswer:
-    return _answer(db, job_id, "SELECT genjobs_cancel_job_v1(%s, %s)", (job_id, merchant_id))
+def cancel_job(db: Database, *, merchant_id: str, job_id: UUID, now: datetime) -> JobAnswer:
+    """Cancel, and charge the outputs made so far (genjobs_cancel_job_v2, sql/060)."""
+    return _answer(db, job_id, "SELECT genjobs_cancel_job_v2(%s, %s, %s)", (job_id, merchant_id, now))
 
 
 def mark_dispatch_failed(db: Database, job_id: UUID, message: str) -> None:

@@ -285,10 +285,11 @@ def job_timeline(db: Database, merchant_id: str, job_id: UUID, *, after: int = 0
 # -- cancel ---------------------------------------------------------------------------------------------
 
 
-def cancel_job(db: Database, merchant_id: str, job_id: UUID) -> Job:
-    """Cancel a queued or running job. A finished job (completed, failed, canceled) is a 409 that names
-    its current status; the worker of a canceled job is refused at its next write."""
-    answer = job_data.cancel_job(db, merchant_id=merchant_id, job_id=job_id)
+def cancel_job(db: Database, merchant_id: str, job_id: UUID, *, clock: Clock) -> Job:
+    """Cancel a queued or running job, charged for the outputs it already has (sql/060). A finished job
+    (completed, failed, canceled) is a 409 that names its current status; the worker of a canceled job is
+    refused at its next write."""
+    answer = job_data.cancel_job(db, merchant_id=merchant_id, job_id=job_id, now=clock())
     raise_refusal(answer, job_id=job_id)
     return answer.as_job()
 
@@ -328,7 +329,7 @@ def run_command(db: Database, command: ProgressCommand, *, clock: Clock) -> JobP
     elif isinstance(command, MarkFailed):
         answer = job_data.fail_job(db, job_id=job_id, merchant_id=merchant_id, attempt=attempt, retryable=False,
                                    error_code=command.error_code, error_message=command.error_message,
-                                   retry_at=None)
+                                   retry_at=None, now=clock())
     else:
         raise TypeError(f"unknown progress command {type(command).__name__}")
     raise_refusal(answer, **context)
