@@ -82,6 +82,7 @@ def test_cancel_after_one_of_three_images_charges_one_image_once(db: Database) -
 
     # Then the job costs one image, and the ledger holds that one image once, marked partial
     assert canceled.status == "canceled" and canceled.cost_usd == float(IMAGE_PRICE)
+    assert [o.kind for o in canceled.outputs] == ["image"]
     assert job_cost(db, job_id) == IMAGE_PRICE
     [entry] = ledger(db, job_id)
     assert (entry["usage_key"], entry["quantity"], entry["amount_usd"]) == (f"job:{job_id}", 1, IMAGE_PRICE)
