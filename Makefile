@@ -8,6 +8,7 @@ BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 PORT ?= 3000
 MERCHANT ?= acme
+SCOPE ?=
 ENV ?= dev
 PART ?= all
 PYTEST_ARGS ?=
@@ -29,8 +30,8 @@ install: $(STAMP) ## create the virtualenv and install the project with its dev 
 run: $(STAMP) ## serve the HTTP API on 127.0.0.1:$(PORT) over an embedded PostgreSQL (data in .local/)
 	@PORT=$(PORT) $(PY) -m local_runner
 
-token: $(STAMP) ## print a local bearer token: make token MERCHANT=acme
-	@$(PY) -m local_runner token $(MERCHANT)
+token: $(STAMP) ## print a local bearer token: make token MERCHANT=acme (operators: SCOPE=genjobs/admin)
+	@$(PY) -m local_runner token $(MERCHANT) --scope "$(SCOPE)"
 
 openapi: $(STAMP) ## write docs/openapi.json, the OpenAPI document merged from every function's resolver
 	@$(PY) -m local_runner openapi

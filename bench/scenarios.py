@@ -19,10 +19,10 @@ from uuid import UUID
 
 from genjobs import dependencies
 from genjobs.data import jobs as job_data
-from genjobs.data import personas as persona_data
 from genjobs.db import Database
+from genjobs.models.personas import CreatePersonaRequest
 from genjobs.ports import utc_now
-from genjobs.services import jobs, worker
+from genjobs.services import jobs, personas, worker
 
 from bench.harness import FastProvider, MemoryStore, NoopInvoker, call, is_missing, succeeded
 from tests.support.events import http_event
@@ -68,10 +68,9 @@ class World:
     # -- state ----------------------------------------------------------------------------------------------
 
     def persona(self, merchant: str | None = None) -> UUID:
-        row = persona_data.insert_persona(self.db, merchant or self.merchant, {
-            "name": self.unique("Pip"), "description": "A cheerful robot", "product_name": "SnackBot",
-            "character_type": "robot"})
-        return row.id
+        created = personas.create_persona(self.db, merchant or self.merchant, CreatePersonaRequest(
+            name=self.unique("Pip"), description="A cheerful robot", product_name="SnackBot", character_type="robot"))
+        return created.persona.id
 
     def start(self, persona: UUID, *, job_type: str = "character_variations", merchant: str | None = None,
               states: list[str] | None = None) -> UUID:
@@ -224,6 +223,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("generation", "POST /personas", lambda w: w.http("POST", "/personas", body={"name": "Pip"})),
     Operation("generation", "GET /personas/{persona_id}", lambda w: _persona_route(w, "GET", "", w.persona())),
     Operation("generation", "DELETE /personas/{persona_id}", lambda w: _persona_route(w, "DELETE", "", w.persona())),
+    Operation("generation", "GET /personas?limit=20", lambda w: w.http("GET", "/personas", query={"limit": "20"})),
+    Operation("generation", "PATCH /personas/{persona_id}",
+              lambda w: _persona_route(w, "PATCH", "", w.persona(), {"name": "Pip II"})),
     Operation("generation", "POST /personas/{persona_id}/generations",
               lambda w: _persona_route(w, "POST", "/generations", w.persona(), {"variation_count": 3})),
     Operation("generation", "POST /personas/{persona_id}/state-videos",
@@ -263,6 +265,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("progress", "S3 ObjectCreated (last state: completes)", _s3_last_state),
     # limits
     Operation("limits", "GET /usage", lambda w: w.http("GET", "/usage")),
+    Operation("limits", "GET /usage/daily", lambda w: w.http("GET", "/usage/daily", query={"days": "30"})),
+    Operation("limits", "GET /usage/ledger", lambda w: w.http("GET", "/usage/ledger", query={"limit": "20"})),
     Operation("limits", "invoke check_rate_limit", lambda w: _direct("check_rate_limit", merchant_id=w.merchant)),
     Operation("limits", "invoke check_regeneration_cooldown",
               lambda w: _direct("check_regeneration_cooldown", merchant_id=w.merchant, persona_id=w.persona())),

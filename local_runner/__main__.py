@@ -2,7 +2,8 @@
 
 serve    (default) the HTTP API on 127.0.0.1:$PORT over the embedded PostgreSQL (`make run`)
 migrate  apply sql/ migrations to DATABASE_URL or the embedded server (`make migrate`)
-token    print a bearer token for a merchant (`make token MERCHANT=acme`)
+token    print a bearer token for a merchant (`make token MERCHANT=acme`; operators:
+         `make token MERCHANT=ops SCOPE=genjobs/admin`)
 openapi  write the merged OpenAPI document (`make openapi`), or with --check fail when it is stale
 """
 
@@ -63,7 +64,9 @@ def _token(args: argparse.Namespace) -> int:
     if not merchant or len(merchant) > 200:
         print("MERCHANT must be 1-200 characters", file=sys.stderr)
         return 2
-    print(issue_token(merchant, secret=settings.jwt_secret, merchant_claim=settings.merchant_claim, hours=args.hours))
+    scope = " ".join(args.scope.split())
+    print(issue_token(merchant, secret=settings.jwt_secret, merchant_claim=settings.merchant_claim, hours=args.hours,
+                      extra_claims={"scope": scope} if scope else None))
     return 0
 
 
@@ -149,6 +152,7 @@ def main(argv: list[str]) -> int:
     token = commands.add_parser("token", help="print a bearer token")
     token.add_argument("merchant", nargs="?", default="acme")
     token.add_argument("--hours", type=float, default=12.0)
+    token.add_argument("--scope", default="", help="OAuth scopes, space-separated (e.g. genjobs/admin)")
     openapi = commands.add_parser("openapi", help="write docs/openapi.json")
     openapi.add_argument("--check", action="store_true", help="exit 1 when the file differs")
     openapi.add_argument("--output", help="path (default docs/openapi.json)")

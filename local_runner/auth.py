@@ -3,7 +3,9 @@
 In AWS the authorizer checks the token's signature against the issuer's keys, its `exp`/`nbf`/`iat`, issuer
 and audience, then hands the handler the claims as `requestContext.authorizer.jwt.claims` with every value
 turned into a string (numbers as digits, lists as `[a b]`). A request without a usable token never reaches
-the function: API Gateway answers 401 `{"message":"Unauthorized"}` itself. The same happens here.
+the function: API Gateway answers 401 `{"message":"Unauthorized"}` itself, and 403 `{"message":"Forbidden"}` to
+a valid token without any of the route's `AuthorizationScopes` (read from the `scope` or `scp` claim). The
+same happens here.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class Authorization:
 @dataclass(frozen=True)
 class Rejection:
     reason: str
+    # 401 for a missing or bad token; 403 for a valid token without a scope the route needs, as API Gateway
+    # answers (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-jwt-authorizer.html)
+    status: int = 401
 
     @property
     def www_authenticate(self) -> str:
@@ -93,7 +98,7 @@ class JwtAuthorizer:
             return Rejection("invalid token: claims are not an object")
         scopes = _scopes(claims)
         if required_scopes and not set(required_scopes) & set(scopes or []):
-            return Rejection("the token lacks the required scope")
+            return Rejection("the token lacks the required scope", status=403)
         return Authorization(claims={k: _claim_string(v) for k, v in claims.items()},
                              scopes=scopes if required_scopes else None)
 

@@ -27,7 +27,9 @@ DESCRIPTION = """\
 Generation jobs for merchant personas: character variations, approval, state videos, with progress, limits
 and costs. Every route except `GET /health` needs `Authorization: Bearer <JWT>`; the merchant is the token's
 `merchant_id` claim. Errors look like `{"error": {"code": "...", "message": "...", "details": {}}}`.
-Locally, `make token MERCHANT=acme` prints a token (HS256, `LOCAL_JWT_SECRET`)."""
+Locally, `make token MERCHANT=acme` prints a token (HS256, `LOCAL_JWT_SECRET`). The operator routes
+(`/admin/...`) also need the OAuth scope `genjobs/admin` in the token's `scope` claim (403 without it):
+`make token MERCHANT=ops SCOPE=genjobs/admin`."""
 
 _GATEWAY_MESSAGE_REF = {"$ref": "#/components/schemas/GatewayMessage"}
 
@@ -50,9 +52,27 @@ def _function_schema(module: ModuleType, title: str, version: str) -> dict[str, 
     return dumped
 
 
-def _protect(operation: dict[str, Any]) -> None:
-    operation["security"] = [{SECURITY_SCHEME: []}]
+GATEWAY_403 = ("API Gateway: the token lacks the route's scope ({scopes}); the body is "
+               '`{{"message":"Forbidden"}}` and the function is not called')
+
+
+def _protect(operation: dict[str, Any], scopes: tuple[str, ...] = ()) -> None:
+    # OpenAPI 3.1 lets a non-OAuth scheme list the roles an operation needs: Swagger UI shows them
+    operation["security"] = [{SECURITY_SCHEME: list(scopes)}]
     responses = operation.setdefault("responses", {})
+    if scopes:
+        forbidden = GATEWAY_403.format(scopes=", ".join(scopes))
+        existing_403 = responses.get("403")
+        if existing_403 is None:
+            responses["403"] = {"description": forbidden,
+                                "content": {"application/json": {"schema": dict(_GATEWAY_MESSAGE_REF)}}}
+        else:
+            existing_403["description"] = f"{existing_403.get('description', '').rstrip('.')}. Also {forbidden}"
+            for media in (existing_403.get("content") or {}).values():
+                schema = media.get("schema")
+                if schema is not None and schema != _GATEWAY_MESSAGE_REF:
+                    media["schema"] = {"anyOf": [schema, dict(_GATEWAY_MESSAGE_REF)]}
+        operation["description"] = (f"**Scope: {', '.join(scopes)}.** " + operation.get("description", "")).strip()
     existing = responses.get("401")
     if existing is None:
         responses["401"] = {
@@ -84,7 +104,7 @@ def _merge_paths(spec: FunctionSpec, schema: dict[str, Any], routes: Mapping[tup
             operation = copy.deepcopy(generated)
             operation["tags"] = [spec.name]
             if route.authorizer:
-                _protect(operation)
+                _protect(operation, route.scopes)
             else:
                 operation["security"] = []
             if method in paths.get(path, {}):

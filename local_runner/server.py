@@ -73,6 +73,8 @@ class Gateway:
         if route.authorizer:
             verdict = self.authorizer.authorize(request.header("authorization"), route.scopes)
             if isinstance(verdict, Rejection):
+                if verdict.status == 403:
+                    return gateway_error(403, "Forbidden"), "gateway"
                 return gateway_error(401, "Unauthorized", [("WWW-Authenticate", verdict.www_authenticate)]), "gateway"
             authorization = verdict
         event = build_event(request, route_key=route.route_key, path_parameters=params, authorization=authorization)

@@ -30,6 +30,9 @@ def _approve(merchant_id: str, persona_id: UUID, variation_id: UUID) -> Persona:
 
 
 @app.get("/personas/<persona_id>/variations",
+         summary="List a persona's variations",
+         description="The images of the persona's latest variations job (or of `job_id`), each with its seed, "
+                     "URL and whether it is the approved one.",
          responses={**success_response(200, "The variations", VariationList), **error_responses(404)})
 def list_variations(
     persona_id: UUID,
@@ -40,6 +43,9 @@ def list_variations(
 
 
 @app.post("/personas/<persona_id>/approve-variation",
+          summary="Approve a variation",
+          description="Make one variation of a completed job the persona's image: the persona becomes active. "
+                      "Approving the approved one again is a no-op 200; refused (409) while state videos run.",
           responses={**success_response(200, "The persona, active with the approved variation", Persona),
                      **error_responses(400, 404, 409, 415)})
 def approve_variation(persona_id: UUID, request: Annotated[ApproveVariationRequest, Body()]) -> Persona:

@@ -8,15 +8,23 @@ from uuid import UUID
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.metrics import MetricUnit
 from genjobs import dependencies
 from genjobs.entry import Function
 from genjobs.errors import CooldownActive, RateLimited
 from genjobs.http.openapi import error_responses, success_response
 from genjobs.http.resolver import create_resolver, merchant_id_from
-from genjobs.models.jobs import Job
-from genjobs.models.personas import CreatePersonaRequest, Persona, StartGenerationRequest, StartStateVideosRequest
+from genjobs.models.jobs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Job
+from genjobs.models.personas import (
+    CreatePersonaRequest,
+    Persona,
+    PersonaPage,
+    PersonaStatus,
+    StartGenerationRequest,
+    StartStateVideosRequest,
+    UpdatePersonaRequest,
+)
 from genjobs.models.registry import ModelList
 from genjobs.services import jobs, models, personas
 from genjobs.settings import get_settings
@@ -59,22 +67,68 @@ def _start(persona_id: UUID, job_type: str, body: dict[str, Any], idempotency_ke
     return Response(status_code=202, content_type=JSON, body=started.job, headers=headers)
 
 
-@app.post("/personas", status_code=201, responses={**success_response(201, "Persona created", Persona),
-                                                   **error_responses(400, 415)})
-def create_persona(request: Annotated[CreatePersonaRequest, Body()]) -> Response[Persona]:
-    persona = personas.create_persona(dependencies.get().db, _merchant(), request)
-    return Response(status_code=201, content_type=JSON, body=persona, headers={"Location": f"/personas/{persona.id}"})
+@app.post("/personas", status_code=201,
+          summary="Create a persona",
+          description="A character for a merchant's product, in status `draft`. With an `Idempotency-Key` header, "
+                      "a retried request answers the persona the first one created (200 with "
+                      "`Idempotent-Replayed: true`), never a second persona; the same key with another body is "
+                      "409.",
+          responses={**success_response(201, "Persona created", Persona),
+                     **success_response(200, "Replayed: the persona this Idempotency-Key created", Persona),
+                     **error_responses(400, 404, 409, 415)})
+def create_persona(
+    request: Annotated[CreatePersonaRequest, Body()],
+    idempotency_key: Annotated[str | None, Header(alias="idempotency-key")] = None,
+) -> Response[Persona]:
+    created = personas.create_persona(dependencies.get().db, _merchant(), request, idempotency_key=idempotency_key)
+    headers = {"Location": f"/personas/{created.persona.id}"}
+    if created.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(status_code=200 if created.replayed else 201, content_type=JSON, body=created.persona,
+                    headers=headers)
 
 
-@app.get("/personas/<persona_id>", responses={**success_response(200, "The persona", Persona),
-                                             **error_responses(404)})
+@app.get("/personas",
+         summary="List personas",
+         description="The merchant's personas, newest first, optionally of one `status`. Keyset paged: pass "
+                     "`next_cursor` back as `cursor`; personas created meanwhile never shift a page.",
+         responses={**success_response(200, "A page of personas", PersonaPage), **error_responses(400)})
+def list_personas(
+    status: Annotated[PersonaStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> PersonaPage:
+    deps = dependencies.get()
+    return personas.list_personas(deps.db, _merchant(), status=status, limit=limit, cursor=cursor,
+                                  cooldown=deps.settings.regeneration_cooldown, clock=deps.clock)
+
+
+@app.get("/personas/<persona_id>",
+         summary="Read a persona",
+         description="Status, approved variation and image, state videos, and `regeneration_available_at` (null "
+                     "when variations may be generated again now). Another merchant's or a deleted persona is 404.",
+         responses={**success_response(200, "The persona", Persona), **error_responses(404)})
 def get_persona(persona_id: UUID) -> Persona:
     deps = dependencies.get()
     return personas.get_persona(deps.db, _merchant(), persona_id, cooldown=deps.settings.regeneration_cooldown,
                                 clock=deps.clock)
 
 
+@app.patch("/personas/<persona_id>",
+           summary="Change a persona",
+           description="Change `name`, `description`, `product_name` or `character_type` (validated as on "
+                       "create; null clears all but `name`). Another merchant's or a deleted persona is 404.",
+           responses={**success_response(200, "The changed persona", Persona), **error_responses(400, 404, 415)})
+def update_persona(persona_id: UUID, request: Annotated[UpdatePersonaRequest, Body()]) -> Persona:
+    deps = dependencies.get()
+    return personas.update_persona(deps.db, _merchant(), persona_id, request,
+                                   cooldown=deps.settings.regeneration_cooldown, clock=deps.clock)
+
+
 @app.delete("/personas/<persona_id>", status_code=204,
+            summary="Delete a persona",
+            description="Soft delete: the persona is gone everywhere (reads, lists, starts, replays). Refused "
+                        "(409) while it has an active job.",
             responses={**success_response(204, "Persona deleted"), **error_responses(404, 409)})
 def delete_persona(persona_id: UUID) -> Response[None]:
     deps = dependencies.get()
@@ -83,6 +137,11 @@ def delete_persona(persona_id: UUID) -> Response[None]:
 
 
 @app.post("/personas/<persona_id>/generations", status_code=202,
+          summary="Start character variations",
+          description="Queue a job that generates `variation_count` (1-4, default 3) character images with distinct "
+                      "seeds. Checked in one statement: the persona's active job, the hourly limit (429), the "
+                      "regeneration cooldown (429), the monthly budget (402), the active template's variables "
+                      "(422). An `Idempotency-Key` replay answers the same job.",
           responses={**success_response(202, "Job queued (or replayed for a repeated Idempotency-Key)", Job),
                      **error_responses(400, 402, 404, 409, 415, 429)})
 def start_generation(
@@ -99,6 +158,10 @@ def start_generation(
 
 
 @app.post("/personas/<persona_id>/state-videos", status_code=202,
+          summary="Start state videos",
+          description="Queue a job that makes one short video per state (default: the deployment's "
+                      "DEFAULT_VIDEO_STATES) from the approved image; the persona must be active. "
+                      "`prompt_variables` fill the variables the active state_videos template declares.",
           responses={**success_response(202, "State-videos job queued", Job),
                      **error_responses(400, 402, 404, 409, 415, 429)})
 def start_state_videos(
@@ -108,8 +171,12 @@ def start_state_videos(
 ) -> Response[Job]:
     states = (request.states if request else None) or list(get_settings().default_video_states)
     model = request.model if request else None
-    body: dict[str, Any] = {"states": states, **({"model": model} if model else {})}
-    return _start(persona_id, "state_videos", body, idempotency_key, states=states, model=model)
+    variables = request.prompt_variables if request else {}
+    # the fingerprint names the model and the variables only when given, so replays of bodies without them match
+    body: dict[str, Any] = {"states": states, **({"model": model} if model else {}),
+                            **({"prompt_variables": variables} if variables else {})}
+    return _start(persona_id, "state_videos", body, idempotency_key, states=states, model=model,
+                  prompt_variables=variables)
 
 
 @app.get("/models", responses={**success_response(200, "The models a merchant can choose", ModelList)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import unquote_plus
 from uuid import UUID
@@ -15,7 +16,7 @@ from genjobs import dependencies
 from genjobs.db.migrations import load_migrations
 from genjobs.entry import Function
 from genjobs.http.openapi import error_responses, success_response
-from genjobs.http.resolver import create_resolver, etag, merchant_id_from, version_in_etag
+from genjobs.http.resolver import aware, create_resolver, etag, merchant_id_from, version_in_etag
 from genjobs.models.actions import PROGRESS_ACTIONS, ProgressCommand
 from genjobs.models.health import HealthReport
 from genjobs.models.jobs import (
@@ -26,7 +27,6 @@ from genjobs.models.jobs import (
     Job,
     JobPage,
     JobProgress,
-    JobStatus,
     JobTimeline,
     JobType,
 )
@@ -40,6 +40,8 @@ logger = logging.getLogger("genjobs.progress")
 app = create_resolver()
 _MIGRATIONS = load_migrations()
 JSON = "application/json"
+STATUS_FILTER = ("one status or several, comma-separated (queued, processing, generating_videos, completed, "
+                 "failed, canceled)")
 # Seconds kept free of a long-poll before the Lambda deadline, to answer in time.
 DEADLINE_MARGIN_SECONDS = 1.5
 
@@ -53,13 +55,22 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-@app.get("/health", responses={**success_response(200, "The database is reachable", HealthReport),
+@app.get("/health",
+         summary="Health",
+         description="Whether the database answers: server version, round-trip time, pending migrations. No "
+                     "token needed; 503 when the database is unreachable.",
+         responses={**success_response(200, "The database is reachable", HealthReport),
                                 **error_responses(authenticated=False)})
 def get_health() -> HealthReport:
     return check_health(dependencies.get().db, _MIGRATIONS)
 
 
-@app.get("/jobs/<job_id>", responses={**success_response(200, "The job", Job), **error_responses(404)})
+@app.get("/jobs/<job_id>",
+         summary="Read a job",
+         description="Status, step, progress, states, variation URLs, `outputs` (every media file), `model_id`, "
+                     "cost, error and version (also the ETag). `?wait=N` (at most 20 s) long-polls until the "
+                     "version differs from `If-None-Match` (or from the first read) or the job finishes.",
+         responses={**success_response(200, "The job", Job), **error_responses(404)})
 def get_job(
     job_id: UUID,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_SECONDS, description="seconds to wait for a change")] = 0,
@@ -78,20 +89,34 @@ def get_job(
                     headers={"ETag": etag(job.version), "Cache-Control": "no-store"})
 
 
-@app.get("/jobs", responses={**success_response(200, "A page of jobs, newest first", JobPage),
+@app.get("/jobs",
+         summary="List jobs",
+         description="The merchant's jobs, newest first, each with its outputs. Filters: `status` (one or several, "
+                     "comma-separated: `failed,canceled`), `persona_id`, `job_type`, `created_after` / "
+                     "`created_before` (ISO 8601). Keyset paged with `cursor`: jobs started meanwhile never shift "
+                     "a page.",
+         responses={**success_response(200, "A page of jobs, newest first", JobPage),
                               **error_responses(400, 404)})
 def list_jobs(
-    status: Annotated[JobStatus | None, Query()] = None,
+    *,
+    status: Annotated[str | None, Query(max_length=200, description=STATUS_FILTER)] = None,
     persona_id: Annotated[UUID | None, Query()] = None,
     job_type: Annotated[JobType | None, Query()] = None,
+    created_after: Annotated[datetime | None, Query(description="only jobs created after this instant")] = None,
+    created_before: Annotated[datetime | None, Query(description="only jobs created before this instant")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> JobPage:
     return jobs.list_jobs(dependencies.get().db, _merchant(), status=status, persona_id=persona_id,
-                          job_type=job_type, limit=limit, cursor=cursor)
+                          job_type=job_type, created_after=aware(created_after, "created_after"),
+                          created_before=aware(created_before, "created_before"), limit=limit, cursor=cursor)
 
 
-@app.get("/jobs/<job_id>/events", responses={**success_response(200, "The job's timeline", JobTimeline),
+@app.get("/jobs/<job_id>/events",
+         summary="A job's timeline",
+         description="Every status and step change and every generated output of the job, oldest first; "
+                     "`after` pages on from `next_after`.",
+         responses={**success_response(200, "The job's timeline", JobTimeline),
                                              **error_responses(404)})
 def get_job_events(
     job_id: UUID,
@@ -101,10 +126,15 @@ def get_job_events(
     return jobs.job_timeline(dependencies.get().db, _merchant(), job_id, after=after, limit=limit)
 
 
-@app.post("/jobs/<job_id>/cancel", responses={**success_response(200, "The canceled job", Job),
+@app.post("/jobs/<job_id>/cancel",
+          summary="Cancel a job",
+          description="Cancel a queued or running job (409 when it already finished). The job is charged for the "
+                      "outputs the provider already produced (images stored, videos recorded), once.",
+          responses={**success_response(200, "The canceled job", Job),
                                              **error_responses(404, 409)})
 def cancel_job(job_id: UUID) -> Job:
-    return jobs.cancel_job(dependencies.get().db, _merchant(), job_id)
+    deps = dependencies.get()
+    return jobs.cancel_job(deps.db, _merchant(), job_id, clock=deps.clock)
 
 
 def run_command(command: ProgressCommand) -> JobProgress:

@@ -42,7 +42,7 @@ def test_a_persona_from_creation_to_state_videos_needs_only_the_app_role(app_db:
     invoker = RecordingInvoker()
 
     # create, start, run, approve
-    persona = personas.create_persona(app_db, "acme", CreatePersonaRequest(name="Pip"))
+    persona = personas.create_persona(app_db, "acme", CreatePersonaRequest(name="Pip")).persona
     started = jobs.start_job(
         app_db,
         invoker,
@@ -97,7 +97,7 @@ def test_a_persona_from_creation_to_state_videos_needs_only_the_app_role(app_db:
     assert jobs.job_timeline(app_db, "acme", started.job.id).items
     assert limits.get_usage(app_db, "acme", default_hourly_limit=10, clock=clock).generations_last_hour == 2
     assert limits.record_usage(app_db, "acme", usage_key="extra", amount_usd=Decimal(1), clock=clock).recorded
-    other = personas.create_persona(app_db, "acme", CreatePersonaRequest(name="Other"))
+    other = personas.create_persona(app_db, "acme", CreatePersonaRequest(name="Other")).persona
     queued = jobs.start_job(
         app_db,
         invoker,
@@ -113,7 +113,7 @@ def test_a_persona_from_creation_to_state_videos_needs_only_the_app_role(app_db:
         clock=clock,
         worker_function="genjobs-worker",
     )
-    assert jobs.cancel_job(app_db, "acme", queued.job.id).status == "canceled"
+    assert jobs.cancel_job(app_db, "acme", queued.job.id, clock=clock).status == "canceled"
     personas.delete_persona(app_db, "acme", other.id, clock=clock)
     sweep = maintenance.MaintenanceSettings(
         worker_function="genjobs-worker", retention_failed=timedelta(0), retention_archive=timedelta(0)

@@ -84,6 +84,23 @@ def test_a_token_without_the_merchant_claim_reaches_the_function_which_refuses_i
     assert reply.json["error"]["code"] == "UNAUTHORIZED"
 
 
+def test_operator_routes_answer_403_without_the_admin_scope_like_api_gateway(runner: RunnerProcess) -> None:
+    # Given a merchant's token (no scope), one with another scope, and an operator's (make token SCOPE=genjobs/admin)
+    plain = token_for("ops")
+    other = token_for("ops", extra_claims={"scope": "openid genjobs/read"})
+    operator = token_for("ops", extra_claims={"scope": "openid genjobs/admin"})
+
+    # When each reads the audit trail
+    replies = [request(runner.base_url, "GET", "/admin/audit", token=t) for t in (plain, other, operator)]
+
+    # Then the gateway refuses the first two with 403 Forbidden before the function runs; the operator reads it
+    assert [r.status for r in replies] == [403, 403, 200]
+    assert replies[0].json == replies[1].json == {"message": "Forbidden"}
+    assert "items" in replies[2].json
+    # and without any token it is the authorizer's 401, as on every protected route
+    assert request(runner.base_url, "GET", "/admin/audit").status == 401
+
+
 def test_the_token_is_accepted_without_the_bearer_prefix_as_api_gateway_does(merchant: Merchant) -> None:
     reply = request(merchant.base_url, "GET", "/usage", headers={"Authorization": merchant.token})
     assert reply.status == 200, reply.body

@@ -42,3 +42,9 @@ def handler_store(store: LocalMediaStore, db: Database) -> Iterator[LocalMediaSt
     dependencies.override(store=store)
     yield store
     dependencies.reset()
+
+
+@pytest.fixture
+def operator(db: Database, lambda_stub: LambdaStub) -> MerchantClient:
+    """An operator: a token of its own merchant with the genjobs/admin scope (as Cognito issues it)."""
+    return MerchantClient(HANDLERS, "ops", claims={"sub": "operator-ann", "scope": "openid genjobs/admin"})

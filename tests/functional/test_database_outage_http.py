@@ -28,7 +28,13 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/personas/{persona_id}/generations"): {"variation_count": 1},
     ("POST", "/personas/{persona_id}/state-videos"): {"states": ["idle"]},
     ("POST", "/personas/{persona_id}/approve-variation"): {"variation_id": str(uuid.uuid4())},
+    ("PATCH", "/personas/{persona_id}"): {"name": "Pip II"},
+    ("POST", "/admin/prompt-templates"): {"job_type": "state_videos", "name": "n", "template": "${name} ${state}"},
+    ("POST", "/admin/prompt-templates/preview"): {"template_id": str(uuid.uuid4())},
+    ("PATCH", "/admin/merchants/{merchant_id}"): {"monthly_budget_usd": None},
 }
+# the operator routes need the admin scope (the handler checks it before any read)
+OPERATOR_CLAIMS = {"sub": "operator-ann", "scope": "genjobs/admin"}
 
 
 def http_routes() -> list[tuple[str, str, str]]:
@@ -44,7 +50,8 @@ def request_for(method: str, route: str) -> dict[str, Any]:
     params = {name: str(uuid.uuid4()) for name in re.findall(r"{(\w+)}", route)}
     path = route.format(**params)
     return http_event(method, path, route=route, path_parameters=params or None,
-                      body=SAMPLE_BODIES.get((method, route)), merchant_id="acme")
+                      body=SAMPLE_BODIES.get((method, route)), merchant_id="acme",
+                      claims=OPERATOR_CLAIMS if route.startswith("/admin/") else None)
 
 
 @pytest.fixture(scope="module")

@@ -161,7 +161,7 @@ def test_redispatch_lost_invokes_and_elapsed_backoffs_once(db: Database) -> None
     # the second job failed a retryable attempt: queued again, available after its backoff
     assert job_data.claim_job(db, retrying.id, clock(), LEASE) is not None
     job_data.fail_job(db, job_id=retrying.id, attempt=1, retryable=True, error_code="PROVIDER_THROTTLED",
-                      error_message="slow down", retry_at=clock() + timedelta(seconds=30))
+                      error_message="slow down", retry_at=clock() + timedelta(seconds=30), now=clock())
     invoker = RecordingInvoker()
 
     # Right away: nothing is due (the first dispatch is recent, the backoff has not elapsed)

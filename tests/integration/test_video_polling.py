@@ -95,7 +95,11 @@ def test_failed_invocation_fails_the_job_and_keeps_the_states_made(
     assert row["states_generated"] == ["idle"]
     statuses = db.fetch_all("SELECT state, status, failure_message FROM video_invocations ORDER BY state")
     assert [(s["state"], s["status"]) for s in statuses] == [("idle", "completed"), ("talking", "failed")]
-    assert db.fetch_value("SELECT count(*) FROM usage_ledger") == 0
+    # the video the provider made before the failure is charged (sql/060): one state's seconds, once
+    [entry] = db.fetch_all("SELECT job_id, quantity, amount_usd, details FROM usage_ledger")
+    cost = db.fetch_value("SELECT cost_usd FROM generation_jobs WHERE id = %s", (job,))
+    assert entry["job_id"] == job and entry["details"]["partial"] is True
+    assert entry["quantity"] > 0 and entry["amount_usd"] == cost > 0
 
 
 def test_in_progress_is_left_alone_and_not_polled_again_too_soon(

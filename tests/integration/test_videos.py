@@ -236,7 +236,7 @@ def test_events_for_unknown_canceled_or_foreign_outputs_are_dropped(db: Database
     not_video = worker_videos.record_video_output(db, s3_store, bucket=BUCKET,
                                                   key=f"jobs/{job_id}/idle/x/manifest.json", size=1, clock=clock)
     unasked = deliver(db, s3_store, job_id, "dancing", clock)
-    jobs.cancel_job(db, "acme", job_id)
+    jobs.cancel_job(db, "acme", job_id, clock=clock)
     after_cancel = deliver(db, s3_store, job_id, "idle", clock)
 
     # Then each is ignored with its reason, and nothing was recorded
@@ -257,7 +257,7 @@ def test_cancel_while_starting_videos_stops_the_worker(db: Database, s3_store: S
 
     class CancelingProvider:
         def start_video(self, request: VideoRequest) -> str:
-            jobs.cancel_job(db, "acme", job_id)
+            jobs.cancel_job(db, "acme", job_id, clock=clock)
             return recording_bedrock.start_video(request)
 
     # When the worker runs

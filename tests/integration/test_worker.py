@@ -154,7 +154,8 @@ def test_stale_attempt_writes_are_refused(db: Database) -> None:
         width=1, height=1, progress=33, step="x", lease_until=clock(), prompt="p")
     completed = job_data.complete_job(db, job_id=job.id, attempt=1, expected=("processing",), now=clock())
     failed = job_data.fail_job(db, job_id=job.id, attempt=1, expected=("processing", "generating_videos"),
-                               retryable=False, error_code="X", error_message="late", retry_at=clock())
+                               retryable=False, error_code="X", error_message="late", retry_at=clock(),
+                               now=clock())
 
     # Then every write is refused and the job belongs to attempt 2, untouched
     assert (recorded, completed.outcome, failed.outcome) == (False, "stale_attempt", "stale_attempt")

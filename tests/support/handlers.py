@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+import functions.admin.app as admin_app
 import functions.approval.app as approval_app
 import functions.generation.app as generation_app
 import functions.limits.app as limits_app
@@ -14,4 +15,5 @@ HANDLERS: dict[str, ModuleType] = {
     "limits": limits_app,
     "progress": progress_app,
     "approval": approval_app,
+    "admin": admin_app,
 }

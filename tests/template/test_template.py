@@ -46,6 +46,7 @@ EXPECTED_FUNCTIONS = {
     "MigrateFunction",
     "MaintenanceFunction",
     "WorkerFunction",
+    "AdminFunction",
 }
 
 # Key layout the worker writes (media keys) and Bedrock's async-invoke output layout.
@@ -72,7 +73,7 @@ def _getatt(value: Any) -> list[str] | None:
 # ---------------------------------------------------------------------------------------------- functions
 
 
-def test_the_seven_functions_keep_their_logical_ids() -> None:
+def test_the_functions_keep_their_logical_ids() -> None:
     assert set(FUNCTIONS) == EXPECTED_FUNCTIONS
 
 
@@ -188,6 +189,23 @@ def test_every_http_route_uses_the_api_and_only_health_skips_the_authorizer() ->
             assert open_route == (props["Path"] == "/health"), f"{logical_id}.{name}: only GET /health is public"
     auth = RESOURCES["HttpApi"]["Properties"]["Auth"]
     assert auth["DefaultAuthorizer"] == "JwtAuthorizer"
+
+
+def test_operator_routes_and_only_they_need_the_admin_scope_at_the_gateway() -> None:
+    """API Gateway refuses (403) a token without genjobs/admin on every /admin/ route, before the function
+    runs; no other route asks for a scope (a merchant token has none)."""
+    admin_routes = []
+    for logical_id, function in FUNCTIONS.items():
+        for name, props in function.events("HttpApi").items():
+            auth = props.get("Auth", {})
+            if props["Path"].startswith("/admin/"):
+                admin_routes.append(f"{props['Method']} {props['Path']}")
+                assert logical_id == "AdminFunction", f"{logical_id}.{name}: operator routes live in functions/admin"
+                assert auth.get("Authorizer") == "JwtAuthorizer", f"{logical_id}.{name}"
+                assert auth.get("AuthorizationScopes") == ["genjobs/admin"], f"{logical_id}.{name}"
+            else:
+                assert "AuthorizationScopes" not in auth, f"{logical_id}.{name}: a merchant route needs no scope"
+    assert len(admin_routes) == 9, admin_routes
 
 
 # ---------------------------------------------------------------------------------------------- environment
@@ -432,6 +450,7 @@ EXPECTED_ACTIONS = {
     "ApprovalFunction": set(),
     "MigrateFunction": set(),
     "MaintenanceFunction": {"lambda:InvokeFunction", "bedrock:GetAsyncInvoke", "bedrock:GetFoundationModel"},
+    "AdminFunction": {"lambda:InvokeFunction"},  # a retried job is handed to the worker
 }
 
 

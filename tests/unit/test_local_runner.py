@@ -158,7 +158,10 @@ def test_template_functions_routes_schedules_and_s3_notifications() -> None:
     template = load_template()
     specs = read_functions(template)
     by_name = {s.name: s for s in specs}
-    assert set(by_name) == {"generation", "worker", "progress", "limits", "approval", "migrate", "maintenance"}
+    assert set(by_name) == {"generation", "worker", "progress", "limits", "approval", "migrate", "maintenance",
+                            "admin"}
+    retry = next(r for r in by_name["admin"].routes if r.path == "/admin/jobs/{job_id}/retry")
+    assert retry.scopes == ("genjobs/admin",) and retry.authorizer == "JwtAuthorizer"
     assert {r.route_key for r in by_name["progress"].routes} >= {"GET /health", "GET /jobs/{job_id}"}
     assert next(r for r in by_name["progress"].routes if r.path == "/health").authorizer is None
     assert by_name["worker"].timeout_seconds == 900 and by_name["generation"].timeout_seconds == 30
@@ -202,7 +205,11 @@ def test_tokens_and_the_authorizer() -> None:
     no_exp = jwt.encode({"merchant_id": "acme"}, SECRET, algorithm="HS256")
     assert isinstance(authorizer.authorize(f"Bearer {no_exp}"), Authorization)
     scoped = JwtAuthorizer(SECRET).authorize(f"Bearer {token}", ("jobs/read",))
-    assert isinstance(scoped, Rejection)
+    assert isinstance(scoped, Rejection) and scoped.status == 403  # a valid token without the scope: 403
+    operator = issue_token("ops", secret=SECRET, extra_claims={"scope": "openid genjobs/admin"})
+    allowed = JwtAuthorizer(SECRET).authorize(f"Bearer {operator}", ("genjobs/admin",))
+    assert isinstance(allowed, Authorization) and allowed.scopes == ["openid", "genjobs/admin"]
+    assert allowed.claims["scope"] == "openid genjobs/admin"
 
 
 def test_s3_notification_shape_and_key_encoding() -> None:

@@ -41,6 +41,12 @@ class Unauthorized(GenjobsError):
     code = "UNAUTHORIZED"
 
 
+class Forbidden(GenjobsError):
+    """An authenticated caller without the scope a route needs (the operator routes)."""
+
+    code = "FORBIDDEN"
+
+
 class NotFound(GenjobsError):
     code = "NOT_FOUND"
 

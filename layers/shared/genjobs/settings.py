@@ -134,6 +134,9 @@ class Settings(_FromEnvironment):
 
     merchant_claim: str = Field(default="merchant_id", min_length=1, validation_alias=_env(
         "merchant_claim", "JWT_MERCHANT_CLAIM"))
+    # the OAuth scope of the operator routes (/admin/...): API Gateway checks it (template.yaml), the admin
+    # function checks it again
+    admin_scope: str = Field(default="genjobs/admin", min_length=1, validation_alias=_env("admin_scope", "ADMIN_SCOPE"))
     hourly_generation_limit: int = Field(default=10, ge=0, validation_alias=_env(
         "hourly_generation_limit", "HOURLY_GENERATION_LIMIT"))
     regeneration_cooldown_hours: float = Field(default=24.0, ge=0, validation_alias=_env(

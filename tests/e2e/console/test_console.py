@@ -113,7 +113,9 @@ def test_a_persona_from_creation_to_state_videos(user: ConsoleUser) -> None:
     expect(page.locator("#hourly-text")).to_have_text(re.compile(r"^2 of \d+$"))
     expect(page.locator("#meter-hourly")).to_have_attribute("value", "2")
     expect(page.locator("#cost-today")).not_to_have_text("$0.00")
-    expect(page.locator("#usage-daily .notice")).to_contain_text("not available on this server yet")
+    # the daily history (GET /usage/daily): 30 days, today with its two jobs
+    expect(page.locator("#usage-daily tbody tr")).to_have_count(30)
+    expect(page.locator("#usage-daily tbody tr").last).to_contain_text("2")
     user.screenshot("usage", height=420)
 
     # And the jobs page lists both jobs; a job's page shows its timeline
@@ -284,38 +286,55 @@ def test_a_lost_connection_shows_and_recovers(user: ConsoleUser) -> None:
 
 def test_pages_of_routes_still_to_come_say_so(user: ConsoleUser) -> None:
     page = user.page
-    # Given an operator token (admin scope) on a server without the list, webhook and admin routes
+    # Given an operator token (admin scope) on a server without the webhook and /admin/models routes
     admin = token_for(user.merchant.id, extra_claims={"scope": "genjobs/admin"})
     user.sign_in(admin)
     expect(page.get_by_role("link", name="Templates")).to_be_visible()
     persona = user.merchant.call("POST", "/personas", {"name": "Made elsewhere"})
     assert persona.status == 201, persona.body
 
-    user.open("#/personas")
-    expect(page.locator(".notice.info")).to_contain_text("does not list personas yet (GET /personas answered 404)")
-    expect(page.locator("#no-personas")).to_be_visible()  # created through the API, not in this browser
-
     user.open(f"#/personas/{persona.json['id']}")
     # (GET /models exists now: the persona page offers the enabled image models, the default marked)
     expect(page.locator("select[name=model]")).to_contain_text("Stability AI Stable Image Core (default)")
-    page.get_by_text("Edit or delete").click()
-    page.get_by_role("button", name="Save changes").click()
-    expect(page.locator(".notice.info")).to_contain_text("Editing a persona is not available on this server yet")
-
     for hash_path, text in [
-        ("#/usage", "The daily history is not available on this server yet"),
         ("#/webhooks", "Webhooks is not available on this server yet"),
-        ("#/admin/templates", "Prompt templates is not available on this server yet"),
         ("#/admin/models", "Model settings is not available on this server yet"),
     ]:
         user.open(hash_path)
         expect(page.locator(".notice.info")).to_contain_text(text)
         if hash_path == "#/webhooks":
             user.screenshot("webhooks", height=260)
+
+
+def test_the_control_surface_in_the_console(user: ConsoleUser) -> None:
+    page = user.page
+    # Given a persona created through the API (not in this browser), then an operator signing in
+    persona = user.merchant.call("POST", "/personas", {"name": "Made elsewhere"})
+    assert persona.status == 201, persona.body
+    admin = token_for(user.merchant.id, extra_claims={"scope": "genjobs/admin"})
+    user.sign_in(admin)
+
+    # Then the personas page lists it from GET /personas
+    user.open("#/personas")
+    expect(page.get_by_text("Made elsewhere")).to_be_visible()
+    expect(page.locator("#no-personas")).to_have_count(0)
+
+    # And editing it saves through PATCH /personas/{id}
+    user.open(f"#/personas/{persona.json['id']}")
+    page.get_by_text("Edit or delete").click()
+    page.get_by_label("Name").first.fill("Renamed in the console")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("heading", name="Renamed in the console")).to_be_visible()
+    assert user.merchant.call("GET", f"/personas/{persona.json['id']}").json["name"] == "Renamed in the console"
+
+    # And the operator pages answer: the templates with the built-in default, the merchant's settings
+    user.open("#/admin/templates")
+    expect(page.get_by_text("default").first).to_be_visible()
+    expect(page.locator(".notice.info")).to_have_count(0)
     user.open("#/admin/merchants")
     page.get_by_label("Merchant id").fill(user.merchant.id)
     page.get_by_role("button", name="Look up").click()
-    expect(page.locator(".notice.info")).to_contain_text("Merchant settings is not available on this server yet")
+    expect(page.get_by_text("effective_hourly_limit")).to_be_visible()
 
 
 def test_first_load_is_light_fast_and_local(fresh_context: BrowserContext, runner: RunnerProcess,

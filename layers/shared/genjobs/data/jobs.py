@@ -139,16 +139,19 @@ def complete_job(db: Database, *, job_id: UUID, merchant_id: str | None = None, 
 
 def fail_job(db: Database, *, job_id: UUID, merchant_id: str | None = None, attempt: int | None = None,
              expected: Sequence[str] | None = None, retryable: bool, error_code: str, error_message: str,
-             retry_at: datetime | None) -> JobAnswer:
-    """A failed attempt: retried with backoff while retries remain and the error allows, else failed
-    (genjobs_fail_job_v1)."""
-    return _answer(db, job_id, "SELECT genjobs_fail_job_v1(%s, %s, %s, %s, %s, %s, %s, %s)",
+             retry_at: datetime | None, now: datetime) -> JobAnswer:
+    """A failed attempt: retried with backoff while retries remain and the error allows, else failed and
+    charged for the outputs it has (genjobs_fail_job_v2, sql/060)."""
+    return _answer(db, job_id, "SELECT genjobs_fail_job_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                    (job_id, merchant_id, attempt, None if expected is None else list(expected), retryable,
-                    error_code, error_message, retry_at))
+                    error_code, error_message, retry_at, now))
 
 
-def cancel_job(db: Database, *, merchant_id: str, job_id: UUID) -> JobAnswer:
-    return _answer(db, job_id, "SELECT genjobs_cancel_job_v1(%s, %s)", (job_id, merchant_id))
+def cancel_job(db: Database, *, merchant_id: str, job_id: UUID, now: datetime) -> JobAnswer:
+    """Cancel, charge the outputs made so far (genjobs_cancel_job_v2, sql/060); the answer's job carries its
+    outputs (genjobs_with_outputs_v1), in the same statement."""
+    return _answer(db, job_id, "SELECT genjobs_with_outputs_v1(genjobs_cancel_job_v2(%s, %s, %s))",
+                   (job_id, merchant_id, now))
 
 
 def mark_dispatch_failed(db: Database, job_id: UUID, message: str) -> None:
@@ -167,20 +170,30 @@ JOB_COLUMNS: tuple[LiteralString, ...] = (
     "id", "merchant_id", "persona_id", "job_type", "status", "current_step", "progress", "variation_count",
     "states_requested", "states_generated", "variation_urls", "cost_usd", "estimated_cost_usd", "model_id",
     "error_code", "error_message", "retry_count", "max_retries", "attempt", "created_at", "started_at",
-    "completed_at", "updated_at", "version",
+    "completed_at", "updated_at", "version", "retry_of",
 )
-# Filters GET /jobs accepts: the only names that can reach the SQL text.
-LIST_FILTERS = ("status", "persona_id", "job_type")
+# Filters the job lists accept: the only names that can reach the SQL text. `status` is a list of statuses.
+LIST_FILTERS = ("status", "persona_id", "job_type", "created_after", "created_before")
 
-# Built once: composing 25 identifiers on every long-poll tick costs more than the read itself.
+# Built once: composing 25 identifiers on every long-poll tick costs more than the read itself. The outputs
+# are aggregated in the same statement (genjobs_job_outputs_v1, sql/061): one round trip per read.
 _FIND_JOB: LiteralString = (
-    "SELECT " + ", ".join(JOB_COLUMNS) + " FROM generation_jobs WHERE id = %(job_id)s AND merchant_id = %(merchant_id)s"
+    "SELECT " + ", ".join(JOB_COLUMNS) + ", genjobs_job_outputs_v1(id) AS outputs"
+    " FROM generation_jobs WHERE id = %(job_id)s AND merchant_id = %(merchant_id)s"
 )
-_PAGE_COLUMNS = sql.SQL(", ").join(sql.Identifier("j", c) for c in JOB_COLUMNS)
+_PAGE_COLUMNS = sql.SQL(", ").join(
+    [*(sql.Identifier("j", c) for c in JOB_COLUMNS), sql.SQL("genjobs_job_outputs_v1(j.id) AS outputs")])
+_CONDITIONS: dict[str, LiteralString] = {
+    "status": "j.status = ANY(%(status)s)",
+    "persona_id": "j.persona_id = %(persona_id)s",
+    "job_type": "j.job_type = %(job_type)s",
+    "created_after": "j.created_at > %(created_after)s",
+    "created_before": "j.created_at < %(created_before)s",
+}
 
 
 def find_job(db: Database, merchant_id: str, job_id: UUID) -> Job | None:
-    """One indexed single-row read (the primary key): what each long-poll tick costs."""
+    """One indexed single-row read (the primary key) with the job's outputs: what each long-poll tick costs."""
     return db.fetch_one(_FIND_JOB, {"job_id": job_id, "merchant_id": merchant_id}, row=Job)
 
 
@@ -195,24 +208,28 @@ def read_progress(db: Database, *, job_id: UUID, merchant_id: str | None) -> Job
 
 def list_jobs(
     db: Database,
-    merchant_id: str,
+    merchant_id: str | None,
     *,
     filters: Mapping[str, Any],
     after: tuple[datetime, UUID] | None,
     limit: int,
 ) -> tuple[bool, list[Job]]:
-    """Jobs newest first (created_at DESC, id DESC) on generation_jobs_merchant_created_idx, after a keyset
-    position. Returns (persona_known, jobs): persona_known is False when a persona_id filter names a
-    persona that is not this merchant's (the caller answers 404), in the same statement."""
+    """Jobs newest first (created_at DESC, id DESC), after a keyset position, with their outputs: one
+    merchant's (generation_jobs_merchant_created_idx), or every merchant's for an operator (merchant_id None,
+    generation_jobs_created_idx). Returns (persona_known, jobs): persona_known is False when a persona_id
+    filter names a persona that is not this merchant's (the caller answers 404), in the same statement."""
     unknown = set(filters) - set(LIST_FILTERS)
     if unknown:
         raise ValueError(f"unsupported job filters: {sorted(unknown)}")
     params: dict[str, Any] = {"merchant_id": merchant_id, "limit": limit, "persona_id": filters.get("persona_id")}
-    conditions: list[sql.Composable] = [sql.SQL("j.merchant_id = %(merchant_id)s")]
+    conditions: list[sql.Composable] = []
+    if merchant_id is not None:
+        conditions.append(sql.SQL("j.merchant_id = %(merchant_id)s"))
     for name in LIST_FILTERS:
-        if filters.get(name) is not None:
-            conditions.append(sql.SQL("{} = {}").format(sql.Identifier("j", name), sql.Placeholder(name)))
-            params[name] = filters[name]
+        value = filters.get(name)
+        if value is not None:
+            conditions.append(sql.SQL(_CONDITIONS[name]))
+            params[name] = list(value) if name == "status" else value
     if after is not None:
         conditions.append(sql.SQL("(j.created_at, j.id) < (%(after_created_at)s, %(after_id)s)"))
         params["after_created_at"], params["after_id"] = after
@@ -221,7 +238,8 @@ def list_jobs(
         WITH persona_check AS (
             SELECT %(persona_id)s::uuid IS NULL
                    OR EXISTS (SELECT 1 FROM personas p
-                               WHERE p.id = %(persona_id)s::uuid AND p.merchant_id = %(merchant_id)s
+                               WHERE p.id = %(persona_id)s::uuid
+                                 AND (%(merchant_id)s::text IS NULL OR p.merchant_id = %(merchant_id)s::text)
                                  AND p.deleted_at IS NULL)
                    AS persona_known
         ), page AS (
@@ -234,10 +252,17 @@ def list_jobs(
           FROM persona_check c LEFT JOIN page ON c.persona_known
          ORDER BY page.created_at DESC, page.id DESC
         """
-    ).format(columns=_PAGE_COLUMNS, conditions=sql.SQL(" AND ").join(conditions))
+    ).format(columns=_PAGE_COLUMNS,
+             conditions=sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true"))
     rows = db.fetch_all(query, params)
     persona_known = bool(rows and rows[0]["persona_known"])
     return persona_known, [Job.model_validate(row) for row in rows if row["id"] is not None]
+
+
+def retry_job(db: Database, *, job_id: UUID, actor: str, now: datetime, max_retries: int) -> JobAnswer:
+    """An operator's retry of a failed or canceled job: a new queued job (genjobs_retry_job_v1, sql/061)."""
+    return JobAnswer.model_validate(db.fetch_value("SELECT genjobs_retry_job_v1(%s, %s, %s, %s)",
+                                                   (job_id, actor, now, max_retries)))
 
 
 def job_timeline(db: Database, merchant_id: str, job_id: UUID, *, after: int, limit: int) -> list[JobEvent] | None:

@@ -11,8 +11,8 @@ from genjobs.db import Database, Row
 def rescue_expired_leases(db: Database, *, now: datetime, batch: int) -> list[Row]:
     """Jobs whose worker stopped renewing its lease: back to `queued` (a new attempt will claim them, and
     the old attempt's writes are refused) while retries remain, otherwise `failed` with TIMED_OUT
-    (genjobs_rescue_jobs_v1)."""
-    return db.fetch_all("SELECT id, status, attempt, retry_count FROM genjobs_rescue_jobs_v1(%s, %s)", (now, batch))
+    (genjobs_rescue_jobs_v2)."""
+    return db.fetch_all("SELECT id, status, attempt, retry_count FROM genjobs_rescue_jobs_v2(%s, %s)", (now, batch))
 
 
 def claim_dispatches(db: Database, *, now: datetime, lost_after: timedelta, batch: int) -> list[Row]:

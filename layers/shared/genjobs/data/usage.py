@@ -3,8 +3,9 @@ database's functions (sql/013), the same ones a start checks."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
@@ -109,3 +110,71 @@ def insert_usage(
          "now": now},
     )
     return bool(inserted)
+
+
+class DailyRow(BaseModel):
+    day: date
+    created: int
+    completed: int
+    failed: int
+    canceled: int
+    cost_usd: Decimal
+
+
+class LedgerRow(BaseModel):
+    id: int
+    job_id: UUID | None
+    usage_key: str
+    billing_period: date
+    model_id: str | None
+    quantity: Decimal
+    unit_price_usd: Decimal
+    amount_usd: Decimal
+    details: dict[str, Any]
+    created_at: datetime
+
+
+def read_daily(db: Database, merchant_id: str, *, days: int, now: datetime) -> list[DailyRow]:
+    """The last `days` UTC days, oldest first, every day present: jobs created that day by outcome (the
+    daily_job_stats view of sql/003) and the cost the ledger recorded that day. One statement."""
+    return db.fetch_all(
+        """
+        WITH bounds AS (
+            SELECT (%(now)s::timestamptz AT TIME ZONE 'UTC')::date AS today
+        ), days AS (
+            SELECT d::date AS day
+              FROM bounds, generate_series(bounds.today - (%(days)s - 1), bounds.today, interval '1 day') AS d
+        ), jobs AS (
+            SELECT s.day, sum(s.jobs) AS created, sum(s.completed) AS completed, sum(s.failed) AS failed,
+                   sum(s.canceled) AS canceled
+              FROM daily_job_stats s, bounds
+             WHERE s.merchant_id = %(merchant_id)s AND s.day > bounds.today - %(days)s
+             GROUP BY s.day
+        ), costs AS (
+            SELECT (u.created_at AT TIME ZONE 'UTC')::date AS day, sum(u.amount_usd) AS cost_usd
+              FROM usage_ledger u, bounds
+             WHERE u.merchant_id = %(merchant_id)s
+               AND u.created_at >= (bounds.today - (%(days)s - 1))::timestamp AT TIME ZONE 'UTC'
+             GROUP BY 1
+        )
+        SELECT days.day, coalesce(jobs.created, 0)::int AS created, coalesce(jobs.completed, 0)::int AS completed,
+               coalesce(jobs.failed, 0)::int AS failed, coalesce(jobs.canceled, 0)::int AS canceled,
+               coalesce(costs.cost_usd, 0) AS cost_usd
+          FROM days LEFT JOIN jobs USING (day) LEFT JOIN costs USING (day)
+         ORDER BY days.day
+        """,
+        {"merchant_id": merchant_id, "days": days, "now": now}, row=DailyRow,
+    )
+
+
+def read_ledger(db: Database, merchant_id: str, *, after: tuple[datetime, int] | None, limit: int) -> list[LedgerRow]:
+    """The merchant's ledger entries newest first (usage_ledger_merchant_created_id_idx), after a keyset position."""
+    return db.fetch_all(
+        "SELECT id, job_id, usage_key, billing_period, model_id, quantity, unit_price_usd, amount_usd, details, "
+        "created_at FROM usage_ledger WHERE merchant_id = %(merchant_id)s "
+        "AND (%(after_at)s::timestamptz IS NULL "
+        "OR (created_at, id) < (%(after_at)s::timestamptz, %(after_id)s::bigint)) "
+        "ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
+        {"merchant_id": merchant_id, "after_at": after[0] if after else None, "after_id": after[1] if after else None,
+         "limit": limit}, row=LedgerRow,
+    )

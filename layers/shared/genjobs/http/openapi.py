@@ -11,6 +11,7 @@ _DESCRIPTIONS = {
     400: "Malformed request (body is not JSON, bad header or cursor)",
     401: "Missing or unusable merchant identity",
     402: "The monthly budget would be exceeded",
+    403: "The token lacks the genjobs/admin scope (API Gateway answers this before the function runs)",
     404: "Not found (also for another merchant's resources)",
     409: "Conflict with the current state",
     415: "The request body is not JSON (Content-Type other than application/json)",

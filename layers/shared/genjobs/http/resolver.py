@@ -9,12 +9,13 @@ all are refused before the resolver runs (`genjobs.http.requests`), through no p
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from genjobs.errors import GenjobsError, Unauthorized, validation_details
+from genjobs.errors import Forbidden, GenjobsError, Unauthorized, ValidationFailed, validation_details
 from genjobs.http.errors import error_response, plain_error_response
 from genjobs.models.text import storable_text
 
@@ -65,6 +66,39 @@ def merchant_id_from(app: APIGatewayHttpResolver, claim: str) -> str:
         return storable_text(value)
     except ValueError:
         raise unusable from None
+
+
+def actor_from(app: APIGatewayHttpResolver) -> str:
+    """Who an operator is, for the audit trail: the token's `sub` claim."""
+    value = app.current_event.request_context.authorizer.jwt_claim.get("sub")
+    if not isinstance(value, str) or not value.strip() or len(value) > 300:
+        raise Unauthorized("The token has no usable 'sub' claim.")
+    try:
+        return storable_text(value)
+    except ValueError:
+        raise Unauthorized("The token has no usable 'sub' claim.") from None
+
+
+def require_scope(app: APIGatewayHttpResolver, scope: str) -> None:
+    """The operator routes need `scope`. API Gateway already refuses a token without it (AuthorizationScopes in
+    template.yaml: 403); checked here again so a route added without its scopes is still closed. The JWT
+    authorizer passes the `scope` claim as one space-separated string (a list claim arrives as "[a b]")."""
+    claims = app.current_event.request_context.authorizer.jwt_claim
+    raw = claims.get("scope", claims.get("scp"))
+    if isinstance(raw, list):
+        granted = [str(s) for s in raw]
+    else:
+        granted = raw.strip("[]").split() if isinstance(raw, str) else []
+    if scope not in granted:
+        raise Forbidden(f"This route needs the {scope} scope.", details={"required_scope": scope})
+
+
+def aware(value: datetime | None, parameter: str) -> datetime | None:
+    """A time filter must name its offset (`Z` or `+02:00`): a naive time would be read in the server's zone."""
+    if value is not None and value.tzinfo is None:
+        raise ValidationFailed(f"{parameter} needs a time zone offset, e.g. 2026-11-26T12:00:00Z.",
+                               details={"parameter": parameter})
+    return value
 
 
 def version_in_etag(value: str | None) -> int | None:

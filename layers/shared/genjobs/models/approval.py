@@ -35,6 +35,7 @@ class VariationList(BaseModel):
 
 
 class ApproveVariationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"variation_id": "3c9d2f1e-5b6a-4d7c-8e9f-0a1b2c3d4e5f"}]})
 
     variation_id: UUID

@@ -13,6 +13,7 @@ JobStatus = Literal["queued", "processing", "generating_videos", "completed", "f
 JobType = Literal["character_variations", "state_videos"]
 RUNNING_STATUSES: tuple[JobStatus, ...] = ("processing", "generating_videos")
 TERMINAL_STATUSES: tuple[JobStatus, ...] = ("completed", "failed", "canceled")
+ALL_STATUSES: tuple[JobStatus, ...] = ("queued", "processing", "generating_videos", *TERMINAL_STATUSES)
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -25,14 +26,33 @@ class JobError(BaseModel):
     message: str | None = None
 
 
+class MediaOutput(BaseModel):
+    """One generated file of a job: an image of a variations job or a state's video."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: UUID
+    kind: Literal["image", "video"]
+    state: str | None = None
+    url: str
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    duration_seconds: float | None = None
+    size_bytes: int | None = None
+    created_at: datetime
+
+
 class Job(BaseModel):
-    """A generation job: its status, step, progress, outputs, cost and error."""
+    """A generation job: its status, step, progress, outputs, cost and error. A failed or canceled job's
+    `cost_usd` is what the outputs it had already produced cost (charged once)."""
 
     # Validated straight from its row: `error_code`/`error_message` become `error` (see _from_row).
 
     model_config = ConfigDict(extra="ignore")
 
     id: UUID
+    merchant_id: str | None = None
     persona_id: UUID
     job_type: JobType
     status: JobStatus
@@ -46,6 +66,8 @@ class Job(BaseModel):
     cost_usd: float = 0.0
     estimated_cost_usd: float = 0.0
     model_id: str | None = None
+    outputs: list[MediaOutput] = []
+    retry_of: UUID | None = None
     error: JobError | None = None
     retry_count: int = 0
     max_retries: int = 0
@@ -69,7 +91,7 @@ class Job(BaseModel):
                     data[money] = float(data[money])
         return data
 
-    @field_validator("states_requested", "states_generated", "variation_urls", mode="before")
+    @field_validator("states_requested", "states_generated", "variation_urls", "outputs", mode="before")
     @classmethod
     def _no_nulls(cls, value: Any) -> Any:
         return [] if value is None else value

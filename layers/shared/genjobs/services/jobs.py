@@ -12,18 +12,13 @@ request costs one cheap read per tick, in exchange for no pinned sessions, no li
 missed notifications. A finished job never changes again, so a wait on one returns at once.
 
 Cursors. `GET /jobs` pages by keyset (created_at DESC, id DESC), so rows inserted while a client pages
-never shift a page: no duplicates, no gaps. The cursor is opaque: base64url of a small JSON document (the
-last row's created_at and id, and a fingerprint of the filters it belongs to) plus an HMAC tag that
-detects edits. It is an integrity check, not a secret: a cursor only ever positions a list within the
-caller's own jobs. Anything that does not decode, verify and parse is a 400, never a 500.
+never shift a page: no duplicates, no gaps. The cursor is opaque (genjobs.services.cursors).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import dataclasses
 import hashlib
-import hmac
 import json
 import logging
 import time
@@ -46,6 +41,7 @@ from genjobs.models.actions import (
     UpdateProgress,
 )
 from genjobs.models.jobs import (
+    ALL_STATUSES,
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     MAX_TIMELINE_PAGE,
@@ -58,14 +54,12 @@ from genjobs.models.jobs import (
     JobTimeline,
 )
 from genjobs.ports import Clock, FunctionInvoker, InvokeFailed
+from genjobs.services import cursors
 from genjobs.services.outcomes import raise_refusal
 from genjobs.services.prompts import BUILTIN_TEMPLATES
 
 logger = logging.getLogger("genjobs.jobs")
 
-_CURSOR_KEY = b"genjobs-job-list-cursor-v1"
-_TAG_BYTES = 12
-MAX_CURSOR_LENGTH = 512
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
@@ -206,45 +200,63 @@ def get_job(
 # -- lists ----------------------------------------------------------------------------------------------
 
 
-def _fingerprint(filters: Mapping[str, Any]) -> str:
-    canonical = json.dumps({k: str(v) for k, v in sorted(filters.items()) if v is not None}, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def _tag(payload: bytes) -> bytes:
-    return hmac.new(_CURSOR_KEY, payload, hashlib.sha256).digest()[:_TAG_BYTES]
-
-
 def encode_cursor(created_at: datetime, job_id: UUID, filters: Mapping[str, Any]) -> str:
-    payload = json.dumps({"t": created_at.isoformat(), "i": str(job_id), "f": _fingerprint(filters)},
-                         separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(payload + _tag(payload)).rstrip(b"=").decode("ascii")
+    return cursors.encode_cursor(created_at, str(job_id), filters)
 
 
 def decode_cursor(cursor: str, filters: Mapping[str, Any]) -> tuple[datetime, UUID]:
-    invalid = BadRequest("The cursor is not valid; start again without it.", details={"parameter": "cursor"})
-    if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
-        raise invalid
+    created_at, key = cursors.decode_cursor(cursor, filters)
     try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise invalid from exc
-    payload, tag = raw[:-_TAG_BYTES], raw[-_TAG_BYTES:]
-    if len(raw) <= _TAG_BYTES or not hmac.compare_digest(tag, _tag(payload)):
-        raise invalid
-    try:
-        document = json.loads(payload)
-        created_at = datetime.fromisoformat(document["t"])
-        job_id = UUID(document["i"])
-        fingerprint = document["f"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise invalid from exc
-    if created_at.tzinfo is None:
-        raise invalid
-    if fingerprint != _fingerprint(filters):
-        raise BadRequest("The cursor belongs to a list with other filters; start again without it.",
-                         details={"parameter": "cursor"})
-    return created_at, job_id
+        return created_at, UUID(key)
+    except ValueError as exc:
+        raise BadRequest("The cursor is not valid; start again without it.",
+                         details={"parameter": "cursor"}) from exc
+
+
+def parse_statuses(value: str | None) -> tuple[str, ...] | None:
+    """`status=failed,canceled`: one or more statuses, comma-separated; None for no filter."""
+    if value is None:
+        return None
+    statuses = tuple(dict.fromkeys(part.strip() for part in value.split(",")))
+    unknown = [s for s in statuses if s not in ALL_STATUSES]
+    if not statuses or unknown:
+        raise ValidationFailed("status must be one or more of " + ", ".join(ALL_STATUSES) + ", comma-separated.",
+                               details={"parameter": "status", "unknown": unknown})
+    return statuses
+
+
+@dataclass(frozen=True)
+class JobFilters:
+    """What the job lists filter on; `status` is a set of statuses (any of them)."""
+
+    status: tuple[str, ...] | None = None
+    persona_id: UUID | None = None
+    job_type: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": ",".join(self.status) if self.status else None, "persona_id": self.persona_id,
+                "job_type": self.job_type, "created_after": self.created_after,
+                "created_before": self.created_before}
+
+
+def _page(db: Database, merchant_id: str | None, filters: JobFilters, *, limit: int, cursor: str | None,
+          cursor_scope: Mapping[str, Any]) -> JobPage:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}.")
+    if filters.created_after and filters.created_before and filters.created_after >= filters.created_before:
+        raise ValidationFailed("created_after must be before created_before.",
+                               details={"parameter": "created_after"})
+    scope = {**filters.as_dict(), **cursor_scope}
+    after = decode_cursor(cursor, scope) if cursor is not None else None
+    sql_filters = {k: v for k, v in dataclasses.asdict(filters).items() if v is not None}
+    persona_known, rows = job_data.list_jobs(db, merchant_id, filters=sql_filters, after=after, limit=limit + 1)
+    if not persona_known:
+        raise NotFound("Persona not found.", details={"persona_id": str(filters.persona_id)})
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id, scope) if more else None
+    return JobPage(items=page, next_cursor=next_cursor)
 
 
 def list_jobs(
@@ -254,19 +266,33 @@ def list_jobs(
     status: str | None = None,
     persona_id: UUID | None = None,
     job_type: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
 ) -> JobPage:
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}.")
-    filters: dict[str, Any] = {"status": status, "persona_id": persona_id, "job_type": job_type}
-    after = decode_cursor(cursor, filters) if cursor is not None else None
-    persona_known, rows = job_data.list_jobs(db, merchant_id, filters=filters, after=after, limit=limit + 1)
-    if not persona_known:
-        raise NotFound("Persona not found.", details={"persona_id": str(persona_id)})
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id, filters) if more else None
-    return JobPage(items=page, next_cursor=next_cursor)
+    """A merchant's jobs, newest first, keyset paged; `status` may name several (`failed,canceled`)."""
+    filters = JobFilters(status=parse_statuses(status), persona_id=persona_id, job_type=job_type,
+                         created_after=created_after, created_before=created_before)
+    return _page(db, merchant_id, filters, limit=limit, cursor=cursor, cursor_scope={})
+
+
+def list_all_jobs(
+    db: Database,
+    *,
+    merchant_id: str | None = None,
+    status: str | None = None,
+    job_type: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+) -> JobPage:
+    """Every merchant's jobs for an operator (or one merchant's with `merchant_id`), newest first."""
+    filters = JobFilters(status=parse_statuses(status), job_type=job_type, created_after=created_after,
+                         created_before=created_before)
+    return _page(db, merchant_id, filters, limit=limit, cursor=cursor,
+                 cursor_scope={"operator": True, "merchant_id": merchant_id})
 
 
 # -- timeline -------------------------------------------------------------------------------------------
@@ -287,10 +313,11 @@ def job_timeline(db: Database, merchant_id: str, job_id: UUID, *, after: int = 0
 # -- cancel ---------------------------------------------------------------------------------------------
 
 
-def cancel_job(db: Database, merchant_id: str, job_id: UUID) -> Job:
-    """Cancel a queued or running job. A finished job (completed, failed, canceled) is a 409 that names
-    its current status; the worker of a canceled job is refused at its next write."""
-    answer = job_data.cancel_job(db, merchant_id=merchant_id, job_id=job_id)
+def cancel_job(db: Database, merchant_id: str, job_id: UUID, *, clock: Clock) -> Job:
+    """Cancel a queued or running job, charged for the outputs it already has (sql/060). A finished job
+    (completed, failed, canceled) is a 409 that names its current status; the worker of a canceled job is
+    refused at its next write."""
+    answer = job_data.cancel_job(db, merchant_id=merchant_id, job_id=job_id, now=clock())
     raise_refusal(answer, job_id=job_id)
     return answer.as_job()
 
@@ -330,8 +357,24 @@ def run_command(db: Database, command: ProgressCommand, *, clock: Clock) -> JobP
     elif isinstance(command, MarkFailed):
         answer = job_data.fail_job(db, job_id=job_id, merchant_id=merchant_id, attempt=attempt, retryable=False,
                                    error_code=command.error_code, error_message=command.error_message,
-                                   retry_at=None)
+                                   retry_at=None, now=clock())
     else:
         raise TypeError(f"unknown progress command {type(command).__name__}")
     raise_refusal(answer, **context)
     return answer.as_progress()
+
+
+# -- operator retry -------------------------------------------------------------------------------------
+
+
+def retry_job(db: Database, invoker: FunctionInvoker, job_id: UUID, *, actor: str, max_retries: int, clock: Clock,
+              worker_function: str) -> Job:
+    """Start a failed or canceled job again as a new job (`retry_of`), outside the hourly limit, inside the
+    budget (genjobs_retry_job_v1, audited), then hand it to the worker."""
+    answer = job_data.retry_job(db, job_id=job_id, actor=actor, now=clock(), max_retries=max_retries)
+    raise_refusal(answer, job_id=job_id, persona_id=answer.get("persona_id"))
+    if answer.outcome != "created":
+        raise RuntimeError(f"unexpected retry outcome {answer.outcome!r}")
+    job = answer.as_job()
+    dispatch_job(db, invoker, job.id, worker_function)
+    return job

@@ -1,4 +1,5 @@
-"""Usage, rate-limit and cooldown reads (one round trip each) and idempotent cost recording."""
+"""Usage, rate-limit and cooldown reads, the daily history and the ledger (one round trip each), and
+idempotent cost recording."""
 
 from __future__ import annotations
 
@@ -9,9 +10,22 @@ from uuid import UUID
 
 from genjobs.data import usage as usage_data
 from genjobs.db import Database
-from genjobs.errors import NotFound
-from genjobs.models.usage import CooldownCheck, RateLimitCheck, Usage, UsageRecorded
+from genjobs.errors import BadRequest, NotFound, ValidationFailed
+from genjobs.models.jobs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from genjobs.models.usage import (
+    DEFAULT_USAGE_DAYS,
+    MAX_USAGE_DAYS,
+    CooldownCheck,
+    DailyUsage,
+    DailyUsageReport,
+    LedgerEntry,
+    LedgerPage,
+    RateLimitCheck,
+    Usage,
+    UsageRecorded,
+)
 from genjobs.ports import Clock
+from genjobs.services import cursors
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
@@ -75,3 +89,33 @@ def record_usage(
         model_id=model_id, details=details or {}, now=clock(),
     )
     return UsageRecorded(recorded=recorded, usage_key=usage_key, amount_usd=float(amount_usd))
+
+
+# -- history --------------------------------------------------------------------------------------------
+
+
+def daily_usage(db: Database, merchant_id: str, *, days: int = DEFAULT_USAGE_DAYS, clock: Clock) -> DailyUsageReport:
+    if not 1 <= days <= MAX_USAGE_DAYS:
+        raise ValidationFailed(f"days must be between 1 and {MAX_USAGE_DAYS}.")
+    rows = usage_data.read_daily(db, merchant_id, days=days, now=clock())
+    return DailyUsageReport(days=days, items=[DailyUsage(day=r.day, created=r.created, completed=r.completed,
+                                                         failed=r.failed, canceled=r.canceled,
+                                                         cost_usd=float(r.cost_usd)) for r in rows])
+
+
+def ledger(db: Database, merchant_id: str, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> LedgerPage:
+    """The merchant's cost entries, newest first, keyset paged (entries recorded while a client pages never
+    shift a page)."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}.")
+    scope = {"list": "ledger"}
+    after = None
+    if cursor is not None:
+        created_at, key = cursors.decode_cursor(cursor, scope)
+        if not key.isdigit() or len(key) > 19:
+            raise BadRequest("The cursor is not valid; start again without it.", details={"parameter": "cursor"})
+        after = (created_at, int(key))
+    rows = usage_data.read_ledger(db, merchant_id, after=after, limit=limit + 1)
+    page = [LedgerEntry.model_validate(r.model_dump()) for r in rows[:limit]]
+    next_cursor = cursors.encode_cursor(page[-1].created_at, str(page[-1].id), scope) if len(rows) > limit else None
+    return LedgerPage(items=page, next_cursor=next_cursor)

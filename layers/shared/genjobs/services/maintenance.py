@@ -133,8 +133,7 @@ def poll_stale_videos(db: Database, provider: MediaProvider, store: MediaStore, 
                 failed = job_data.fail_job(
                     db, job_id=row["job_id"], attempt=row["attempt"], expected=("generating_videos",),
                     retryable=False, error_code=status.failure_code or "PROVIDER_FAILED",
-                    error_message=f"state {row['state']}: {message}",
-                    retry_at=clock())
+                    error_message=f"state {row['state']}: {message}", retry_at=clock(), now=clock())
                 report.videos_failed += failed.outcome == "failed"
         if len(rows) < settings.batch_size:
             break

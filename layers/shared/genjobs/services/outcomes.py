@@ -69,7 +69,7 @@ def _model_eol(r: Outcome, _: Context) -> GenjobsError:
 
 
 REFUSALS: dict[str, Callable[[Outcome, Context], GenjobsError]] = {
-    # starts (genjobs_start_job_v4)
+    # starts (genjobs_start_job_v4) and operator retries (genjobs_retry_job_v1)
     "model_not_allowed": _model_not_allowed,
     "model_eol": _model_eol,
     "persona_not_found": lambda r, c: NotFound("Persona not found.", details={"persona_id": str(c.get("persona_id"))}),
@@ -84,6 +84,17 @@ REFUSALS: dict[str, Callable[[Outcome, Context], GenjobsError]] = {
         details={"active_job_id": r.get("active_job_id")}),
     "idempotency_conflict": lambda r, _: Conflict("This Idempotency-Key was already used with a different request.",
                                                   details={"job_id": r.get("job_id")}),
+    # persona creates (genjobs_create_persona_v1)
+    "persona_idempotency_conflict": lambda r, _: Conflict(
+        "This Idempotency-Key was already used with a different request.", details={"persona_id": r.get("persona_id")}),
+    # operator writes (sql/061)
+    "not_retryable": lambda r, c: Conflict(
+        f"Only a failed or canceled job can be retried; this one is {r.get('status')}.",
+        details={"job_id": str(c.get("job_id")), "current_status": r.get("status")}),
+    "template_not_found": lambda r, c: NotFound("Prompt template not found.",
+                                                details={"template_id": str(c.get("template_id"))}),
+    "merchant_not_found": lambda r, c: NotFound("Merchant not found.",
+                                                details={"merchant_id": c.get("merchant_id")}),
     "rate_limited": lambda r, _: RateLimited(
         f"Hourly generation limit of {r.get('limit')} reached.", retry_after_seconds=int(r.get("retry_after_seconds")),
         details={"limit": r.get("limit"), "used": r.get("used"), "window_frees_at": r.get("window_frees_at")}),

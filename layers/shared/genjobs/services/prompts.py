@@ -65,3 +65,10 @@ def render_prompt(
     values.update(variables)
     rendered = Template(text).safe_substitute(values)
     return " ".join(rendered.split())
+
+
+def placeholders(template_text: str) -> tuple[list[str], bool]:
+    """The `${name}` (or `$name`) placeholders of a template, in order of first use, and whether every `$` is
+    a valid placeholder or `$$` (what `string.Template` will substitute when rendering)."""
+    template = Template(template_text)
+    return list(dict.fromkeys(template.get_identifiers())), template.is_valid()

@@ -65,7 +65,7 @@ def fail_attempt(db: Database, claim: Claim, *, retryable: bool, code: str, mess
                  settings: WorkerSettings, clock: Clock) -> RunOutcome:
     answer = job_data.fail_job(db, job_id=claim.id, attempt=claim.attempt, expected=RUNNING_STATUSES,
                                retryable=retryable, error_code=code, error_message=message,
-                               retry_at=clock() + settings.backoff(claim.retry_count))
+                               retry_at=clock() + settings.backoff(claim.retry_count), now=clock())
     if answer.outcome not in ("retried", "failed"):
         return RunOutcome(job_id=claim.id, claimed=True, attempt=claim.attempt, stale=True, error_code=code)
     status = answer.as_job().status
