@@ -150,7 +150,8 @@ def test_every_job_read_carries_outputs_and_model_in_one_statement(acme: Merchan
 
     # Then both show the model and every output with its facts, one statement each
     assert single.count == 1 and listing.count == 1
-    assert job["model_id"] == "amazon.nova-canvas-v1:0"
+    assert job["model_id"] == db.fetch_value(
+        "SELECT model_id FROM model_configurations WHERE is_default AND media_type = 'image'")
     assert [o["kind"] for o in job["outputs"]] == ["image"] * 3
     stored = db.fetch_all("SELECT url, width, height, size_bytes FROM media_outputs WHERE job_id = %s ORDER BY url",
                           (job_id,))

@@ -21,8 +21,21 @@ from tests.support.fakes import FrozenClock
 from tests.support.scenarios import LIMITS, new_persona, start_job
 
 LEASE = timedelta(minutes=5)
-IMAGE_PRICE = Decimal("0.04")  # amazon.nova-canvas-v1:0 (sql/004)
-VIDEO_SECOND_PRICE = Decimal("0.08")  # amazon.nova-reel-v1:1, 6-second clips (sql/004)
+
+
+def image_price(db: Database) -> Decimal:
+    """The default image model's price per image (the registry's seed, sql/040)."""
+    price: Decimal = db.fetch_value(
+        "SELECT unit_price_usd FROM model_configurations WHERE is_default AND media_type = 'image'")
+    return price
+
+
+def video_cost(db: Database) -> Decimal:
+    """One state video of these jobs (6 seconds: videos_job records that length) at the default video model's
+    price per second."""
+    price: Decimal = db.fetch_value(
+        "SELECT unit_price_usd FROM model_configurations WHERE is_default AND media_type = 'video'")
+    return 6 * price
 
 
 def ledger(db: Database, job_id: UUID) -> list[dict[str, Any]]:
@@ -81,11 +94,11 @@ def test_cancel_after_one_of_three_images_charges_one_image_once(db: Database) -
         jobs.cancel_job(db, "acme", job_id, clock=clock)
 
     # Then the job costs one image, and the ledger holds that one image once, marked partial
-    assert canceled.status == "canceled" and canceled.cost_usd == float(IMAGE_PRICE)
+    assert canceled.status == "canceled" and canceled.cost_usd == float(image_price(db))
     assert [o.kind for o in canceled.outputs] == ["image"]
-    assert job_cost(db, job_id) == IMAGE_PRICE
+    assert job_cost(db, job_id) == image_price(db)
     [entry] = ledger(db, job_id)
-    assert (entry["usage_key"], entry["quantity"], entry["amount_usd"]) == (f"job:{job_id}", 1, IMAGE_PRICE)
+    assert (entry["usage_key"], entry["quantity"], entry["amount_usd"]) == (f"job:{job_id}", 1, image_price(db))
     assert entry["details"] == {"partial": True, "status": "canceled"}
 
 
@@ -103,7 +116,7 @@ def test_a_video_job_failing_after_two_of_three_states_is_charged_two_videos(db:
                               error_message="again", retry_at=clock(), now=clock())
 
     # Then 2 states x 6 s x $0.08 are charged, once
-    expected = 2 * 6 * VIDEO_SECOND_PRICE
+    expected = 2 * video_cost(db)
     assert (failed.outcome, failed.charged, again.outcome, again.charged) == ("failed", True, "unchanged", False)
     assert job_cost(db, job_id) == expected
     [entry] = ledger(db, job_id)
@@ -123,7 +136,7 @@ def test_outputs_arriving_after_the_stop_are_refused_and_never_charged(db: Datab
 
     # Then the cost stays one video, charged once
     assert late == ["not_running"] * 3
-    assert job_cost(db, job_id) == 6 * VIDEO_SECOND_PRICE
+    assert job_cost(db, job_id) == video_cost(db)
     assert len(ledger(db, job_id)) == 1
 
 
@@ -150,8 +163,8 @@ def test_a_retried_attempt_is_not_charged_until_the_job_stops_for_good(db: Datab
 
     # Then the job failed TIMED_OUT and is charged for the 2 images it has, once
     assert [(r["id"], r["status"]) for r in rescued] == [(job_id, "failed")]
-    assert job_cost(db, job_id) == 2 * IMAGE_PRICE
-    assert [e["amount_usd"] for e in ledger(db, job_id)] == [2 * IMAGE_PRICE]
+    assert job_cost(db, job_id) == 2 * image_price(db)
+    assert [e["amount_usd"] for e in ledger(db, job_id)] == [2 * image_price(db)]
 
 
 def test_a_job_stopped_without_outputs_is_charged_nothing(db: Database) -> None:
@@ -175,5 +188,5 @@ def test_the_budget_check_counts_partial_charges(db: Database) -> None:
 
     # Then the refusal names the partial charge as spent
     assert first is not None
-    assert Decimal(str(refused.value.details["spent_usd"])) == 2 * IMAGE_PRICE
+    assert Decimal(str(refused.value.details["spent_usd"])) == 2 * image_price(db)
     assert LIMITS.default_hourly_limit >= 3
