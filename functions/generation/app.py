@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.metrics import MetricUnit
 from genjobs import dependencies
 from genjobs.entry import Function
-from genjobs.errors import CooldownActive, RateLimited
+from genjobs.errors import CooldownActive, DatabaseUnavailable, RateLimited
 from genjobs.http.openapi import error_responses, success_response
 from genjobs.http.resolver import create_resolver, merchant_id_from
 from genjobs.models.actions import WORKER_ACTIONS, RunJob
@@ -109,10 +109,15 @@ def start_state_videos(
 def run_job(action: RunJob) -> worker.RunOutcome:
     deps = dependencies.get()
     outcome = worker.run_job(deps.db, deps.provider, deps.store, action.job_id,
-                             settings=worker.WorkerSettings(lease=deps.settings.job_lease), clock=deps.clock)
+                             settings=worker.WorkerSettings(lease=deps.settings.job_lease,
+                                                            video_lease=deps.settings.job_video_lease),
+                             clock=deps.clock)
     if outcome.charged:
         metrics.add_metric(name="GenerationCostUsd", unit=MetricUnit.NoUnit, value=outcome.cost_usd)
     return outcome
 
 
-lambda_handler = Function("generation", http=app, actions=WORKER_ACTIONS, dispatch=run_job, metrics=metrics)
+# run_job arrives as an async invoke: a database outage must fail the invocation (Lambda retries it, then the
+# DLQ), not answer ok:false, which Lambda counts as done
+lambda_handler = Function("generation", http=app, actions=WORKER_ACTIONS, dispatch=run_job, metrics=metrics,
+                          propagate={"run_job": (DatabaseUnavailable,)})

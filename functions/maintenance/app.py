@@ -37,6 +37,7 @@ def run_sweeps(which: str) -> maintenance.SweepReport:
         retention_failed=timedelta(days=config.retention_failed_days),
         retention_archive=timedelta(days=config.retention_archive_days),
         video_report_after=timedelta(seconds=config.video_poll_after_seconds),
+        video_lease=config.job_video_lease,
         batch_size=config.maintenance_batch_size,
     )
     db, clock = deps.db, deps.clock

@@ -109,7 +109,7 @@ def cancel_job(job_id: UUID) -> Job:
 
 def run_command(command: ProgressCommand) -> JobProgress:
     deps = dependencies.get()
-    return jobs.run_command(deps.db, command, clock=deps.clock)
+    return jobs.run_command(deps.db, command, clock=deps.clock, lease=deps.settings.job_lease)
 
 
 def object_created(event: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +129,8 @@ def object_created(event: dict[str, Any]) -> dict[str, Any]:
             logger.info("ignoring S3 %s for %s", record.event_name, key)
             continue
         results.append(record_video_output(deps.db, deps.store, bucket=record.s3.bucket.name, key=key,
-                                           size=record.s3.object.size, clock=deps.clock))
+                                           size=record.s3.object.size, clock=deps.clock,
+                                           lease=deps.settings.job_video_lease))
     return {"records": [r.model_dump(mode="json") for r in results]}
 
 

@@ -146,8 +146,13 @@ class Settings(_FromEnvironment):
     media_base_url: str | None = Field(default=None, validation_alias=_env("media_base_url", "MEDIA_BASE_URL"))
     worker_function_name: str = Field(default="genjobs-generation", min_length=1, validation_alias=_env(
         "worker_function_name", "WORKER_FUNCTION_NAME", "GENERATION_FUNCTION_NAME"))
-    job_lease_seconds: int = Field(default=300, ge=10, validation_alias=_env(
+    job_lease_seconds: int = Field(default=300, ge=10, le=3600, validation_alias=_env(
         "job_lease_seconds", "JOB_LEASE_SECONDS"))
+    # a state-videos job's lease once an invocation runs (Bedrock takes ~90 s per 6 s clip and queues beyond its
+    # quota); renewed by each started invocation and each recorded state. Until its first invocation is
+    # recorded the job holds the short JOB_LEASE_SECONDS lease, so a worker lost before that is rescued soon.
+    job_video_lease_seconds: int = Field(default=1800, ge=60, le=86_400, validation_alias=_env(
+        "job_video_lease_seconds", "JOB_VIDEO_LEASE_SECONDS"))
     max_retries: int = Field(default=3, ge=0, le=100, validation_alias=_env("max_retries", "JOB_MAX_RETRIES"))
     long_poll_tick_ms: int = Field(default=500, ge=10, le=10_000, validation_alias=_env(
         "long_poll_tick_ms", "LONG_POLL_TICK_MS"))
@@ -183,6 +188,10 @@ class Settings(_FromEnvironment):
     @property
     def job_lease(self) -> timedelta:
         return timedelta(seconds=self.job_lease_seconds)
+
+    @property
+    def job_video_lease(self) -> timedelta:
+        return timedelta(seconds=self.job_video_lease_seconds)
 
 
 @cache

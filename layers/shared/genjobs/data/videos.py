@@ -1,5 +1,5 @@
 """SQL for the video phase of a state-videos job: entering it and its Bedrock invocations (each write fenced
-by attempt and status). A finished video is recorded by genjobs_record_state_v1 (genjobs.data.jobs)."""
+by attempt and status). A finished video is recorded by genjobs_record_state_v2 (genjobs.data.jobs)."""
 
 from __future__ import annotations
 

@@ -63,6 +63,7 @@ from genjobs.services.prompts import BUILTIN_TEMPLATES
 
 logger = logging.getLogger("genjobs.jobs")
 
+DEFAULT_LEASE = timedelta(seconds=300)  # genjobs.settings JOB_LEASE_SECONDS' default
 _CURSOR_KEY = b"genjobs-job-list-cursor-v1"
 _TAG_BYTES = 12
 MAX_CURSOR_LENGTH = 512
@@ -296,7 +297,8 @@ def cancel_job(db: Database, merchant_id: str, job_id: UUID) -> Job:
 # -- progress commands ----------------------------------------------------------------------------------
 
 
-def run_command(db: Database, command: ProgressCommand, *, clock: Clock) -> JobProgress:
+def run_command(db: Database, command: ProgressCommand, *, clock: Clock, lease: timedelta = DEFAULT_LEASE
+                ) -> JobProgress:
     """A trusted worker's report, one statement each.
 
     `update_current_step`, `update_progress` and `add_generated_state` apply to running jobs (processing or
@@ -305,7 +307,8 @@ def run_command(db: Database, command: ProgressCommand, *, clock: Clock) -> JobP
     table: a finished job cannot become something else (409 ILLEGAL_TRANSITION with the current status), and
     marking a job with the status it already has is an idempotent no-op (`changed: false`). With an `attempt`,
     a command for any other attempt is refused (409 STALE_ATTEMPT). Every answer is the job's progress after
-    the command, from the same statement."""
+    the command, from the same statement. A report or a state renews the job's lease to now + `lease`
+    (JOB_LEASE_SECONDS): a worker that reports is alive."""
     job_id, merchant_id, attempt = command.job_id, command.merchant_id, command.attempt
     context: dict[str, Any] = {"job_id": job_id, "attempt": attempt}
     if isinstance(command, GetJobProgress):
@@ -316,12 +319,12 @@ def run_command(db: Database, command: ProgressCommand, *, clock: Clock) -> JobP
     if isinstance(command, UpdateCurrentStep | UpdateProgress):
         answer = job_data.report_progress(
             db, job_id=job_id, merchant_id=merchant_id, attempt=attempt, step=command.step,
-            progress=command.progress if isinstance(command, UpdateProgress) else None)
+            progress=command.progress if isinstance(command, UpdateProgress) else None, now=clock(), lease=lease)
     elif isinstance(command, AddGeneratedState):
         context["state"] = command.state
         answer = job_data.record_state(db, job_id=job_id, merchant_id=merchant_id, attempt=attempt,
                                        running=RUNNING_STATUSES, state=command.state, url=command.video_url,
-                                       complete_when_done=False, now=clock())
+                                       complete_when_done=False, now=clock(), lease=lease)
     elif isinstance(command, MarkCompleted):
         answer = job_data.complete_job(db, job_id=job_id, merchant_id=merchant_id, attempt=attempt,
                                        cost_usd=command.cost_usd, now=clock())

@@ -28,6 +28,7 @@ class MaintenanceSettings:
     retention_failed: timedelta = timedelta(days=30)
     retention_archive: timedelta = timedelta(days=90)
     video_report_after: timedelta = timedelta(minutes=10)
+    video_lease: timedelta = timedelta(minutes=30)
     batch_size: int = 100
     max_batches: int = 10
 
@@ -123,7 +124,8 @@ def poll_stale_videos(db: Database, provider: MediaProvider, store: MediaStore, 
                 continue
             if status.status == "Completed":
                 bucket, key = output_key_for(row["invocation_arn"], row["output_s3_uri"])
-                recorded = record_video_output(db, store, bucket=bucket, key=key, size=None, clock=clock)
+                recorded = record_video_output(db, store, bucket=bucket, key=key, size=None, clock=clock,
+                                               lease=settings.video_lease)
                 report.videos_completed += recorded.outcome in ("recorded", "completed")
             elif status.status == "Failed":
                 message = status.failure_message or "the video generation failed"
