@@ -234,8 +234,8 @@ class Runner:
                 logger.warning("openapi: %s", note)
             return document
 
-        gateway = Gateway(routes, lambdas, JwtAuthorizer(secret), media_root=settings.local_dir / "media",
-                          openapi=openapi)
+        authorizer = JwtAuthorizer(secret, merchant_claim=settings.merchant_claim)
+        gateway = Gateway(routes, lambdas, authorizer, media_root=settings.local_dir / "media", openapi=openapi)
         (settings.local_dir / "media").mkdir(parents=True, exist_ok=True)
         server.gateway = gateway
         self._server_thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
