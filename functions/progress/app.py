@@ -87,8 +87,9 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> JobPage:
-    return jobs.list_jobs(dependencies.get().db, _merchant(), status=status, persona_id=persona_id,
-                          job_type=job_type, limit=limit, cursor=cursor)
+    deps = dependencies.get()
+    return jobs.list_jobs(deps.db, _merchant(), status=status, persona_id=persona_id, job_type=job_type,
+                          limit=limit, cursor=cursor, cursor_keys=deps.cursor_keys())
 
 
 @app.get("/jobs/<job_id>/events", responses={**success_response(200, "The job's timeline", JobTimeline),

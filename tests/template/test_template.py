@@ -394,7 +394,7 @@ EXPECTED_ACTIONS = {
     "GenerationFunction": {
         "s3:GetObject", "s3:PutObject", "lambda:InvokeFunction", "bedrock:InvokeModel", "bedrock:StartAsyncInvoke",
     },
-    "ProgressFunction": {"s3:GetObject"},
+    "ProgressFunction": {"s3:GetObject", "secretsmanager:GetSecretValue"},
     "LimitsFunction": set(),
     "ApprovalFunction": set(),
     "MigrateFunction": set(),
@@ -417,7 +417,8 @@ def test_resources_of_granted_actions_are_scoped() -> None:
     model_params = {p for p in TEMPLATE["Parameters"] if p.endswith("ModelId")}
     for function in FUNCTIONS.values():
         for statement in function.policy_statements():
-            resources_ = [sub_text(r) for r in as_list(statement["Resource"])]
+            resources_ = [r if isinstance(r, dict) and set(r) == {"Ref"} else sub_text(r)
+                          for r in as_list(statement["Resource"])]
             for action in as_list(statement["Action"]):
                 service = action.split(":")[0]
                 for resource in resources_:
@@ -426,6 +427,9 @@ def test_resources_of_granted_actions_are_scoped() -> None:
                         assert resource == f"arn:${{AWS::Partition}}:s3:::{bucket}/jobs/*", where
                     elif service == "lambda":
                         assert resource in function_arns, where
+                    elif service == "secretsmanager":  # the cursor key only, read by the function listing jobs
+                        assert resource == {"Ref": "CursorSigningSecret"}, where
+                        assert function.logical_id == "ProgressFunction", where
                     elif service == "bedrock":
                         model = re.fullmatch(FOUNDATION_MODEL_ARN, resource)
                         invocations = "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:async-invoke/*"
@@ -442,6 +446,15 @@ def test_model_parameters_default_to_the_seeded_models() -> None:
     seeds = "".join(p.read_text(encoding="utf-8") for p in sorted((REPO_ROOT / "sql").glob("*.sql")))
     for name in ("ImageModelId", "AlternateImageModelId", "VideoModelId"):
         assert f"'{params[name]['Default']}'" in seeds, f"{name} default is not a seeded model_configurations row"
+
+
+def test_the_cursor_key_is_a_generated_secret_the_progress_function_is_pointed_at() -> None:
+    secret = RESOURCES["CursorSigningSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] == {"Ref": "CursorKeyLength"}
+    assert TEMPLATE["Parameters"]["CursorKeyLength"]["MinValue"] >= 32  # genjobs.ports.MIN_CURSOR_KEY_BYTES
+    variables = FUNCTIONS["ProgressFunction"].properties["Environment"]["Variables"]
+    assert variables["CURSOR_SECRET_ID"] == {"Ref": "CursorSigningSecret"}
 
 
 def test_proxy_role_reads_only_the_database_secret() -> None:

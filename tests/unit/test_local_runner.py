@@ -28,6 +28,7 @@ from local_runner.lambdas import FunctionPool, InProcessInvoker, LocalLambdas
 from local_runner.runner import (
     S3Subscription,
     function_names,
+    local_cursor_keys,
     s3_subscriptions,
     scheduled_event,
     schedules,
@@ -220,6 +221,18 @@ def test_the_authorizer_is_as_strict_as_api_gateway_and_refuses_merchant_claims_
     spaced = issue_token(" acme ", secret=SECRET)
     verdict = authorizer.authorize(spaced)
     assert isinstance(verdict, Authorization) and verdict.claims["merchant_id"] == " acme "
+
+
+def test_cursor_keys_are_generated_once_under_local_and_rotate_by_a_new_first_line(tmp_path: Path) -> None:
+    # Given a fresh .local directory, When the runner asks for its cursor keys twice
+    first = local_cursor_keys(tmp_path)
+    # Then one key was generated, kept private, and is the same the second time
+    assert first == local_cursor_keys(tmp_path) and "," not in first and len(first) >= 32
+    assert (tmp_path / "cursor-keys").stat().st_mode & 0o077 == 0
+
+    # When a new key is put first, Then it signs and the previous one still verifies
+    (tmp_path / "cursor-keys").write_text("a-new-local-cursor-key-0123456789abcdef\n" + first + "\n")
+    assert local_cursor_keys(tmp_path) == f"a-new-local-cursor-key-0123456789abcdef,{first}"
 
 
 def test_s3_notification_shape_and_key_encoding() -> None:

@@ -22,6 +22,35 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# -- keys ------------------------------------------------------------------------------------------------
+
+MIN_CURSOR_KEY_BYTES = 32  # an HMAC-SHA256 key at least as long as the hash (RFC 2104 section 3)
+
+
+@dataclass(frozen=True)
+class CursorKeys:
+    """The keys of the list cursors: the first signs, every one verifies (the previous key still verifies
+    after a rotation, so the cursors of clients paging at that moment stay valid)."""
+
+    keys: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        if not self.keys or any(len(k) < MIN_CURSOR_KEY_BYTES for k in self.keys):
+            raise ValueError(f"cursor keys must be at least {MIN_CURSOR_KEY_BYTES} bytes each, and one at least")
+
+    @property
+    def signing(self) -> bytes:
+        return self.keys[0]
+
+    @classmethod
+    def from_text(cls, *texts: str | None) -> CursorKeys:
+        return cls(tuple(t.encode() for t in texts if t))
+
+
+# A source of the current cursor keys (a rotation is picked up without a restart).
+CursorKeySource = Callable[[], CursorKeys]
+
+
 # -- other functions of the stack ------------------------------------------------------------------------
 
 

@@ -166,11 +166,25 @@ class Settings(_FromEnvironment):
         "maintenance_batch_size", "MAINTENANCE_BATCH_SIZE"))
     video_poll_after_seconds: PositiveInt = Field(default=600, validation_alias=_env(
         "video_poll_after_seconds", "VIDEO_POLL_AFTER_SECONDS"))
+    # The keys of the list cursors (GET /jobs): in AWS a Secrets Manager secret (its id or ARN; AWSCURRENT
+    # signs, AWSPREVIOUS still verifies after a rotation); locally the keys themselves, comma-separated, the
+    # signing key first (the local runner generates one under .local/ and sets it). CURSOR_KEYS wins.
+    cursor_secret_id: str | None = Field(default=None, validation_alias=_env("cursor_secret_id", "CURSOR_SECRET_ID"))
+    cursor_keys: str | None = Field(default=None, repr=False, validation_alias=_env("cursor_keys", "CURSOR_KEYS"))
     metrics_namespace: str = Field(default="genjobs", min_length=1, validation_alias=_env(
         "metrics_namespace", "POWERTOOLS_METRICS_NAMESPACE"))
     migrate_connect_retry_seconds: int = Field(default=240, ge=0, validation_alias=_env(
         "migrate_connect_retry_seconds", "MIGRATE_CONNECT_RETRY_SECONDS"))
     database: DatabaseSettings = Field(default_factory=DatabaseSettings.from_environment)
+
+    @field_validator("cursor_keys")
+    @classmethod
+    def _cursor_keys_long_enough(cls, value: str | None) -> str | None:
+        if value is not None:
+            from genjobs.ports import CursorKeys
+
+            CursorKeys.from_text(*value.split(","))  # raises when a key is shorter than 32 bytes
+        return value
 
     @field_validator("default_video_states", mode="before")
     @classmethod

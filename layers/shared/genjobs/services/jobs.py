@@ -13,9 +13,11 @@ missed notifications. A finished job never changes again, so a wait on one retur
 
 Cursors. `GET /jobs` pages by keyset (created_at DESC, id DESC), so rows inserted while a client pages
 never shift a page: no duplicates, no gaps. The cursor is opaque: base64url of a small JSON document (the
-last row's created_at and id, and a fingerprint of the filters it belongs to) plus an HMAC tag that
-detects edits. It is an integrity check, not a secret: a cursor only ever positions a list within the
-caller's own jobs. Anything that does not decode, verify and parse is a 400, never a 500.
+last row's created_at and id, and a fingerprint of the filters it belongs to) plus an HMAC-SHA256 tag over
+the merchant and that document, keyed with a secret from configuration (`CursorKeys`: the first key signs,
+the previous one still verifies after a rotation). So a cursor cannot be forged or edited, and it is bound
+to its merchant and its filters: another merchant's cursor, or one used with other filters, is a 400.
+Anything that does not decode, verify and parse is a 400, never a 500.
 """
 
 from __future__ import annotations
@@ -57,14 +59,13 @@ from genjobs.models.jobs import (
     JobProgress,
     JobTimeline,
 )
-from genjobs.ports import Clock, FunctionInvoker, InvokeFailed
+from genjobs.ports import Clock, CursorKeys, FunctionInvoker, InvokeFailed
 from genjobs.services.outcomes import raise_refusal
 from genjobs.services.prompts import BUILTIN_TEMPLATES
 
 logger = logging.getLogger("genjobs.jobs")
 
 DEFAULT_LEASE = timedelta(seconds=300)  # genjobs.settings JOB_LEASE_SECONDS' default
-_CURSOR_KEY = b"genjobs-job-list-cursor-v1"
 _TAG_BYTES = 12
 MAX_CURSOR_LENGTH = 512
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -210,17 +211,21 @@ def _fingerprint(filters: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _tag(payload: bytes) -> bytes:
-    return hmac.new(_CURSOR_KEY, payload, hashlib.sha256).digest()[:_TAG_BYTES]
+def _tag(key: bytes, merchant_id: str, payload: bytes) -> bytes:
+    # the merchant is MACed, not carried: a cursor does not reveal it, and it verifies only for its merchant
+    message = merchant_id.encode("utf-8", "surrogatepass") + b"\x00" + payload
+    return hmac.new(key, message, hashlib.sha256).digest()[:_TAG_BYTES]
 
 
-def encode_cursor(created_at: datetime, job_id: UUID, filters: Mapping[str, Any]) -> str:
+def encode_cursor(keys: CursorKeys, merchant_id: str, created_at: datetime, job_id: UUID,
+                  filters: Mapping[str, Any]) -> str:
     payload = json.dumps({"t": created_at.isoformat(), "i": str(job_id), "f": _fingerprint(filters)},
                          separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(payload + _tag(payload)).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(payload + _tag(keys.signing, merchant_id, payload)).rstrip(b"=").decode("ascii")
 
 
-def decode_cursor(cursor: str, filters: Mapping[str, Any]) -> tuple[datetime, UUID]:
+def decode_cursor(keys: CursorKeys, merchant_id: str, cursor: str, filters: Mapping[str, Any]
+                  ) -> tuple[datetime, UUID]:
     invalid = BadRequest("The cursor is not valid; start again without it.", details={"parameter": "cursor"})
     if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
         raise invalid
@@ -229,7 +234,9 @@ def decode_cursor(cursor: str, filters: Mapping[str, Any]) -> tuple[datetime, UU
     except (binascii.Error, ValueError) as exc:
         raise invalid from exc
     payload, tag = raw[:-_TAG_BYTES], raw[-_TAG_BYTES:]
-    if len(raw) <= _TAG_BYTES or not hmac.compare_digest(tag, _tag(payload)):
+    # every key is tried (no early exit on the first match), so the time taken does not say which one fit
+    matches = [hmac.compare_digest(tag, _tag(key, merchant_id, payload)) for key in keys.keys]
+    if len(raw) <= _TAG_BYTES or not any(matches):
         raise invalid
     try:
         document = json.loads(payload)
@@ -255,16 +262,17 @@ def list_jobs(
     job_type: str | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
+    cursor_keys: CursorKeys,
 ) -> JobPage:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}.")
     filters: dict[str, Any] = {"status": status, "persona_id": persona_id, "job_type": job_type}
-    after = decode_cursor(cursor, filters) if cursor is not None else None
+    after = decode_cursor(cursor_keys, merchant_id, cursor, filters) if cursor is not None else None
     persona_known, rows = job_data.list_jobs(db, merchant_id, filters=filters, after=after, limit=limit + 1)
     if not persona_known:
         raise NotFound("Persona not found.", details={"persona_id": str(persona_id)})
     page, more = rows[:limit], len(rows) > limit
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id, filters) if more else None
+    next_cursor = encode_cursor(cursor_keys, merchant_id, page[-1].created_at, page[-1].id, filters) if more else None
     return JobPage(items=page, next_cursor=next_cursor)
 
 
