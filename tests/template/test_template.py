@@ -398,7 +398,7 @@ EXPECTED_ACTIONS = {
     "LimitsFunction": set(),
     "ApprovalFunction": set(),
     "MigrateFunction": set(),
-    "MaintenanceFunction": {"lambda:InvokeFunction", "bedrock:GetAsyncInvoke"},
+    "MaintenanceFunction": {"lambda:InvokeFunction", "bedrock:GetAsyncInvoke", "s3:DeleteObject"},
 }
 
 
@@ -431,7 +431,7 @@ def test_resources_of_granted_actions_are_scoped() -> None:
                         assert resource == {"Ref": "CursorSigningSecret"}, where
                         assert function.logical_id == "ProgressFunction", where
                     elif service == "bedrock":
-                        model = re.fullmatch(FOUNDATION_MODEL_ARN, resource)
+                        model = re.fullmatch(FOUNDATION_MODEL_ARN, str(resource))
                         invocations = "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:async-invoke/*"
                         assert (model and model.group(1) in model_params) or resource == invocations, where
                     else:

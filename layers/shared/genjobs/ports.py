@@ -8,7 +8,7 @@ trouble) send the job back to the queue with backoff; the rest fail it at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -163,3 +163,12 @@ class MediaStore(Protocol):
     def get(self, key: str) -> bytes: ...
 
     def url_for(self, key: str) -> str: ...
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """Delete these objects; a key that is already gone is not an error (so a repeated delete is
+        harmless). Raises MediaDeleteFailed when some could not be deleted."""
+        ...
+
+
+class MediaDeleteFailed(Exception):
+    """Some objects could not be deleted (the keys and the store's reasons are in the message)."""

@@ -160,6 +160,9 @@ class Settings(_FromEnvironment):
         "retention_failed_days", "RETENTION_FAILED_DAYS"))
     retention_archive_days: PositiveInt = Field(default=90, validation_alias=_env(
         "retention_archive_days", "RETENTION_ARCHIVE_DAYS"))
+    # a deleted persona's media and rows are purged this long after the delete (an undo window for support)
+    persona_purge_after_days: int = Field(default=30, ge=1, le=3650, validation_alias=_env(
+        "persona_purge_after_days", "PERSONA_PURGE_AFTER_DAYS"))
     redispatch_after_seconds: PositiveInt = Field(default=120, validation_alias=_env(
         "redispatch_after_seconds", "REDISPATCH_AFTER_SECONDS"))
     maintenance_batch_size: PositiveInt = Field(default=100, le=10_000, validation_alias=_env(
