@@ -15,7 +15,7 @@ FUZZ_EXAMPLES ?= 2000
 STATEFUL_EXAMPLES ?= 300
 STATEFUL_STEPS ?= 50
 
-.PHONY: help install run token test lint format validate build migrate openapi bench fuzz load deploy clean floors console-screenshots
+.PHONY: help install run token test lint format validate build check-deploy lock-layer migrate openapi bench fuzz load deploy clean floors console-screenshots
 
 help:
 	@grep -E '^[a-z]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -90,8 +90,15 @@ validate: ## sam validate --lint and cfn-lint (tools in their own venv, .tools/)
 build: ## sam build for arm64 python3.12, no Docker
 	@bash scripts/build.sh
 
-deploy: build ## deploy with SAM: make deploy ENV=dev (needs AWS credentials)
+check-deploy: ## offline deploy checks: every samconfig.toml environment, the SAM-transformed template, checkov
+	@bash scripts/check-deploy.sh
+
+lock-layer: ## re-pin the layer's dependencies (layers/shared/requirements.lock, certs.lock) for Lambda arm64
+	@bash scripts/lock-layer.sh
+
+deploy: build ## deploy with SAM, then upload the console: make deploy ENV=dev (needs AWS credentials, the AWS CLI)
 	@.tools/bin/sam deploy --config-env $(ENV)
+	@bash scripts/deploy-console.sh $(ENV)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

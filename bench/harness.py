@@ -191,7 +191,7 @@ class FastProvider:
 # -- handlers ---------------------------------------------------------------------------------------------
 
 
-FUNCTIONS = ("generation", "progress", "limits", "approval", "migrate", "maintenance")
+FUNCTIONS = ("generation", "worker", "progress", "limits", "approval", "migrate", "maintenance")
 
 
 def handler_modules() -> dict[str, ModuleType]:

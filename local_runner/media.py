@@ -10,11 +10,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
+from genjobs.adapters.bedrock import IMAGE_FAMILIES, VIDEO_FAMILIES
 from genjobs.media.png import encode_png
 from genjobs.ports import (
+    FoundationModelState,
     GeneratedImage,
     ImageRequest,
     ProviderFailed,
+    ProviderValidation,
     StoredObject,
     VideoRequest,
     VideoStatus,
@@ -113,12 +116,18 @@ class LocalMediaProvider:
         self._lock = threading.Lock()
 
     def generate_image(self, request: ImageRequest) -> GeneratedImage:
+        # every model of a family the Bedrock adapter serves answers here, so `make run` works with any
+        # configured model; a family it does not know is refused as Bedrock's adapter would refuse it
+        if request.family not in IMAGE_FAMILIES:
+            raise ProviderValidation(f"no image adapter for the model family {request.family!r}")
         if "FAIL_LOCAL_PROVIDER" in request.prompt:
             raise ProviderFailed("the local provider was asked to fail")
         return GeneratedImage(data=render_png(request.seed), content_type="image/png",
                               width=LOCAL_IMAGE_SIZE, height=LOCAL_IMAGE_SIZE)
 
     def start_video(self, request: VideoRequest) -> str:
+        if request.family not in VIDEO_FAMILIES:
+            raise ProviderValidation(f"no video adapter for the model family {request.family!r}")
         invocation_id = hashlib.sha256(request.client_request_token.encode()).hexdigest()[:12]
         arn = f"arn:local:bedrock:async-invoke/{invocation_id}"
         parsed = urlparse(request.output_s3_uri)
@@ -139,3 +148,10 @@ class LocalMediaProvider:
     def get_video_status(self, invocation_arn: str) -> VideoStatus:
         with self._lock:
             return self._videos.get(invocation_arn, VideoStatus(status="Failed", failure_message="unknown invocation"))
+
+
+class LocalModelCatalog:
+    """Bedrock's control plane offline: every model is ACTIVE (the lifecycle check runs locally without AWS)."""
+
+    def model_state(self, model_id: str, region: str) -> FoundationModelState:
+        return FoundationModelState(status="ACTIVE")

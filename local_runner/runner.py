@@ -24,7 +24,7 @@ from typing import Any
 
 from local_runner.auth import JwtAuthorizer, issue_token
 from local_runner.embedded import EmbeddedPostgres
-from local_runner.media import LocalMediaProvider, LocalMediaStore
+from local_runner.media import LocalMediaProvider, LocalMediaStore, LocalModelCatalog
 from local_runner.s3_events import s3_object_created_event
 from local_runner.settings import LocalSettings
 from local_runner.template import FunctionSpec, RouteTable, load_template, read_functions
@@ -64,7 +64,9 @@ _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 
 
 def schedules(template: Mapping[str, Any], specs: list[FunctionSpec]) -> dict[str, float]:
-    """Code directory → seconds between runs, for every function with a Schedule event (rate(...) only)."""
+    """Code directory → seconds between runs, for every function with a Schedule event (rate(...) only). A
+    schedule with an `Input` (e.g. the daily model lifecycle check) sends a direct action, not the scheduled
+    event the local timer emulates: it is left out (invoke the action directly to run it locally)."""
     by_logical = {s.logical_id: s for s in specs}
     out: dict[str, float] = {}
     for logical_id, resource in (template.get("Resources") or {}).items():
@@ -72,7 +74,7 @@ def schedules(template: Mapping[str, Any], specs: list[FunctionSpec]) -> dict[st
         if spec is None:
             continue
         for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
-            if event.get("Type") != "Schedule":
+            if event.get("Type") != "Schedule" or "Input" in (event.get("Properties") or {}):
                 continue
             expression = str((event.get("Properties") or {}).get("Schedule", ""))
             match = _RATE.match(expression.strip())
@@ -96,24 +98,36 @@ class S3Subscription:
         return any(name == e or (e.endswith(":*") and name.startswith(e[:-1])) for e in self.events)
 
 
+def _subscription(function: str, raw_events: Any, rules: list[Mapping[str, Any]]) -> S3Subscription:
+    names = (raw_events,) if isinstance(raw_events, str) else tuple(str(e) for e in raw_events or [])
+    prefix = next((str(r.get("Value", "")) for r in rules if str(r.get("Name")).lower() == "prefix"), "")
+    suffix = next((str(r.get("Value", "")) for r in rules if str(r.get("Name")).lower() == "suffix"), "")
+    return S3Subscription(function=function, prefix=prefix, suffix=suffix, events=names)
+
+
 def s3_subscriptions(template: Mapping[str, Any], specs: list[FunctionSpec]) -> list[S3Subscription]:
-    """The S3 notifications of template.yaml (Events of Type S3 with their key filters)."""
+    """The S3 notifications of template.yaml: a bucket's NotificationConfiguration.LambdaConfigurations (the
+    function named by `!GetAtt <Function>.Arn`), and SAM's Events of Type S3, with their key filters."""
     by_logical = {s.logical_id: s for s in specs}
     subs: list[S3Subscription] = []
     for logical_id, resource in (template.get("Resources") or {}).items():
+        props = resource.get("Properties") or {}
+        for config in ((props.get("NotificationConfiguration") or {}).get("LambdaConfigurations") or []):
+            target = (config.get("Function") or {}).get("Fn::GetAtt") if isinstance(config.get("Function"), dict) \
+                else None
+            spec = by_logical.get(str(target[0])) if isinstance(target, list) and target else None
+            if spec is not None:
+                rules = (((config.get("Filter") or {}).get("S3Key") or {}).get("Rules")) or []
+                subs.append(_subscription(spec.name, config.get("Event"), rules))
         spec = by_logical.get(logical_id)
         if spec is None:
             continue
-        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+        for event in (props.get("Events") or {}).values():
             if event.get("Type") != "S3":
                 continue
-            props = event.get("Properties") or {}
-            raw_events = props.get("Events") or []
-            names = (raw_events,) if isinstance(raw_events, str) else tuple(str(e) for e in raw_events)
-            rules = (((props.get("Filter") or {}).get("S3Key") or {}).get("Rules")) or []
-            prefix = next((str(r.get("Value", "")) for r in rules if str(r.get("Name")).lower() == "prefix"), "")
-            suffix = next((str(r.get("Value", "")) for r in rules if str(r.get("Name")).lower() == "suffix"), "")
-            subs.append(S3Subscription(function=spec.name, prefix=prefix, suffix=suffix, events=names))
+            event_props = event.get("Properties") or {}
+            rules = (((event_props.get("Filter") or {}).get("S3Key") or {}).get("Rules")) or []
+            subs.append(_subscription(spec.name, event_props.get("Events"), rules))
     return subs
 
 
@@ -231,7 +245,7 @@ class Runner:
                                      base_url=f"{self.base_url}/media", invoker=invoker,
                                      subscriptions=subscriptions, lambdas=lambdas)
         provider = LocalMediaProvider(store, on_object_created=None, delay_ms=settings.media_delay_ms)
-        dependencies.override(invoker=invoker, provider=provider, store=store)
+        dependencies.override(invoker=invoker, provider=provider, store=store, catalog=LocalModelCatalog())
 
         broken: list[str] = []
         for spec in specs:

@@ -10,48 +10,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-TOOLS_DIR="${TOOLS_DIR:-.tools}"
-[[ "${TOOLS_DIR}" == /* ]] || TOOLS_DIR="${PWD}/${TOOLS_DIR}"
-TOOLS_REQUIREMENTS="tools/requirements-tools.txt"
-TEMPLATE="${TEMPLATE:-template.yaml}"
-
-# Never prompt, never phone home: no telemetry, and SAM's global state (telemetry flag,
-# weekly version check timestamp) kept inside the tools venv instead of ~/.aws-sam.
-export SAM_CLI_TELEMETRY=0
-export __SAM_CLI_APP_DIR="${TOOLS_DIR}/sam-app"
-export AWS_REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
-export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_REGION}}"
-
-ensure_tools() {
-    local python="${TOOLS_DIR}/bin/python"
-    if ! "${python}" -c 'import sys' >/dev/null 2>&1; then
-        if [[ -e "${TOOLS_DIR}" && ! -f "${TOOLS_DIR}/pyvenv.cfg" ]]; then
-            echo "error: ${TOOLS_DIR} exists and is not a virtual environment" >&2
-            exit 1
-        fi
-        rm -rf "${TOOLS_DIR}"   # missing or broken (e.g. the host python changed): recreate
-        python3 -m venv "${TOOLS_DIR}"
-    fi
-    local want stamp="${TOOLS_DIR}/.requirements.sha256"
-    want="$(cat "${TOOLS_REQUIREMENTS}" <("${python}" -VV) | sha256sum | cut -d' ' -f1)"
-    if [[ ! -f "${stamp}" || "$(cat "${stamp}")" != "${want}" ]]; then
-        echo "Installing deployment tools into ${TOOLS_DIR}/ (aws-sam-cli, cfn-lint)..." >&2
-        local log="${TOOLS_DIR}/pip-install.log"
-        if ! "${python}" -m pip install --disable-pip-version-check --no-input --quiet \
-                -r "${TOOLS_REQUIREMENTS}" >"${log}" 2>&1 </dev/null; then
-            cat "${log}" >&2
-            echo "error: installing ${TOOLS_REQUIREMENTS} into ${TOOLS_DIR}/ failed" >&2
-            exit 1
-        fi
-        echo "${want}" >"${stamp}"
-    fi
-    mkdir -p "${__SAM_CLI_APP_DIR}"
-    if [[ ! -f "${__SAM_CLI_APP_DIR}/metadata.json" ]]; then
-        # lastVersionCheck far in the future: SAM's weekly "update available" check never runs.
-        printf '{"telemetryEnabled": false, "lastVersionCheck": 4102444800}\n' \
-            >"${__SAM_CLI_APP_DIR}/metadata.json"
-    fi
-}
+# shellcheck source=scripts/tools-env.sh
+source scripts/tools-env.sh
 
 ensure_tools
 # The tools venv first on PATH: `sam` and, inside the Makefiles, `python3 -m pip`

@@ -1,5 +1,5 @@
 // config.json beside index.html: the API's base URL ("" = same origin, as under `make run`) and, in AWS, the
-// OIDC settings. `make deploy` writes it (see HANDOFF-console.md); a missing file means the defaults.
+// OIDC settings. `make deploy` writes it (scripts/deploy-console.sh); a missing file means the defaults.
 const DEFAULTS = { apiBaseUrl: "", merchantClaim: "merchant_id", adminScope: "genjobs/admin", oidc: null };
 let current = { ...DEFAULTS };
 

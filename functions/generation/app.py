@@ -1,4 +1,5 @@
-"""Generation function: personas and generation starts (HTTP), and the job worker (direct invoke `run_job`)."""
+"""Generation function: personas, generation starts and the models a merchant can choose (HTTP); each started
+job goes to the worker function."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.metrics import MetricUnit
 from genjobs import dependencies
 from genjobs.entry import Function
-from genjobs.errors import CooldownActive, DatabaseUnavailable, RateLimited
+from genjobs.errors import CooldownActive, RateLimited
 from genjobs.http.openapi import error_responses, success_response
 from genjobs.http.resolver import create_resolver, merchant_id_from
-from genjobs.models.actions import WORKER_ACTIONS, RunJob
 from genjobs.models.jobs import Job
 from genjobs.models.personas import CreatePersonaRequest, Persona, StartGenerationRequest, StartStateVideosRequest
-from genjobs.services import jobs, personas, worker
+from genjobs.models.registry import ModelList
+from genjobs.services import jobs, models, personas
 from genjobs.settings import get_settings
 
 metrics = Metrics(namespace=get_settings().metrics_namespace, service="generation")
@@ -32,7 +33,7 @@ def _merchant() -> str:
 
 def _start(persona_id: UUID, job_type: str, body: dict[str, Any], idempotency_key: str | None, *,
            variation_count: int | None = None, states: list[str] | None = None,
-           prompt_variables: dict[str, str] | None = None) -> Response[Job]:
+           prompt_variables: dict[str, str] | None = None, model: str | None = None) -> Response[Job]:
     deps = dependencies.get()
     settings = deps.settings
     limits = jobs.LimitSettings(default_hourly_limit=settings.hourly_generation_limit,
@@ -42,7 +43,7 @@ def _start(persona_id: UUID, job_type: str, body: dict[str, Any], idempotency_ke
             deps.db, deps.invoker, merchant_id=_merchant(), persona_id=persona_id, job_type=job_type, body=body,
             variation_count=variation_count, states=states, prompt_variables=prompt_variables or {},
             idempotency_key=idempotency_key, limits=limits, clock=deps.clock,
-            worker_function=settings.worker_function_name,
+            worker_function=settings.worker_function_name, model_id=model,
         )
     except RateLimited:
         metrics.add_metric(name="RateLimited", unit=MetricUnit.Count, value=1)
@@ -90,8 +91,11 @@ def start_generation(
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key")] = None,
 ) -> Response[Job]:
     request = request or StartGenerationRequest()
-    return _start(persona_id, "character_variations", request.model_dump(), idempotency_key,
-                  variation_count=request.variation_count, prompt_variables=request.prompt_variables)
+    # `model` enters the request's fingerprint only when given: a replay from before models existed still matches
+    body = request.model_dump(exclude=None if request.model else {"model"})
+    return _start(persona_id, "character_variations", body, idempotency_key,
+                  variation_count=request.variation_count, prompt_variables=request.prompt_variables,
+                  model=request.model)
 
 
 @app.post("/personas/<persona_id>/state-videos", status_code=202,
@@ -103,21 +107,15 @@ def start_state_videos(
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key")] = None,
 ) -> Response[Job]:
     states = (request.states if request else None) or list(get_settings().default_video_states)
-    return _start(persona_id, "state_videos", {"states": states}, idempotency_key, states=states)
+    model = request.model if request else None
+    body: dict[str, Any] = {"states": states, **({"model": model} if model else {})}
+    return _start(persona_id, "state_videos", body, idempotency_key, states=states, model=model)
 
 
-def run_job(action: RunJob) -> worker.RunOutcome:
-    deps = dependencies.get()
-    outcome = worker.run_job(deps.db, deps.provider, deps.store, action.job_id,
-                             settings=worker.WorkerSettings(lease=deps.settings.job_lease,
-                                                            video_lease=deps.settings.job_video_lease),
-                             clock=deps.clock)
-    if outcome.charged:
-        metrics.add_metric(name="GenerationCostUsd", unit=MetricUnit.NoUnit, value=outcome.cost_usd)
-    return outcome
+@app.get("/models", responses={**success_response(200, "The models a merchant can choose", ModelList)})
+def list_models() -> ModelList:
+    _merchant()  # a merchant's route like the others: the authorizer's claim must be there
+    return models.merchant_models(dependencies.get().db)
 
 
-# run_job arrives as an async invoke: a database outage must fail the invocation (Lambda retries it, then the
-# DLQ), not answer ok:false, which Lambda counts as done
-lambda_handler = Function("generation", http=app, actions=WORKER_ACTIONS, dispatch=run_job, metrics=metrics,
-                          propagate={"run_job": (DatabaseUnavailable,)})
+lambda_handler = Function("generation", http=app, metrics=metrics)

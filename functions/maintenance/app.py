@@ -1,8 +1,12 @@
-"""Maintenance function: the every-minute sweeps (EventBridge schedule), also on direct invoke.
+"""Maintenance function: the every-minute sweeps (EventBridge schedule), also on direct invoke, and the daily
+model lifecycle check.
 
 Direct invoke: {"action": "sweep"} runs every sweep; "rescue", "redispatch", "poll_videos", "retention"
 run one. Counts are published as EMF metrics (JobsRescued, JobsTimedOut, JobsRedispatched, JobsDeleted,
 JobsArchived, PersonasPurged, MediaObjectsDeleted, VideosRecoveredByPolling, VideosFailed).
+{"action": "model_lifecycle"} (the daily schedule's input) asks Bedrock about every enabled model and
+publishes ModelLegacy (enabled models that are legacy or eol; the ModelLegacyAlarm watches it), ModelsChecked
+and ModelLifecycleErrors.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from genjobs import dependencies
 from genjobs.entry import Function
-from genjobs.models.actions import MAINTENANCE_ACTIONS, Sweep
-from genjobs.services import maintenance
+from genjobs.models.actions import MAINTENANCE_ACTIONS, CheckModelLifecycles, Sweep
+from genjobs.models.registry import LifecycleReport
+from genjobs.services import maintenance, models
 from genjobs.settings import get_settings
 
 logger = logging.getLogger("genjobs.maintenance")
@@ -58,7 +63,19 @@ def run_sweeps(which: str) -> maintenance.SweepReport:
     return report
 
 
-def dispatch(action: Sweep) -> dict[str, Any]:
+def check_models() -> LifecycleReport:
+    deps = dependencies.get()
+    report = models.check_lifecycles(deps.db, deps.catalog, clock=deps.clock)
+    metrics.add_metric(name="ModelLegacy", unit=MetricUnit.Count, value=len(report.legacy) + len(report.eol))
+    metrics.add_metric(name="ModelsChecked", unit=MetricUnit.Count, value=report.checked)
+    metrics.add_metric(name="ModelLifecycleErrors", unit=MetricUnit.Count, value=len(report.errors))
+    logger.info("model lifecycle check", extra=report.model_dump(mode="json"))
+    return report
+
+
+def dispatch(action: Sweep | CheckModelLifecycles) -> Any:
+    if isinstance(action, CheckModelLifecycles):
+        return check_models()
     return asdict(run_sweeps(action.action))
 
 

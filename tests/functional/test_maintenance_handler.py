@@ -36,7 +36,7 @@ def test_scheduled_event_runs_every_sweep_and_publishes_counts(db: Database, inv
 
     # Then it was rescued and re-dispatched, and the counts went out as EMF metrics
     assert result["ok"] is True and result["result"]["rescued"] == 1
-    assert invoker.calls == [("genjobs-generation", {"action": "run_job", "job_id": str(job.id)})]
+    assert invoker.calls == [("genjobs-worker", {"action": "run_job", "job_id": str(job.id)})]
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     assert emf and emf[-1]["JobsRescued"] == [1.0] and emf[-1]["JobsTimedOut"] == [0.0]
     names = {m["Name"] for d in emf[-1]["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}

@@ -18,7 +18,7 @@ from genjobs.settings import Settings
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-import functions.generation.app as generation_app
+import functions.worker.app as worker_app
 from local_runner.media import LocalMediaProvider, LocalMediaStore
 from tests.support.events import invoke
 from tests.support.fakes import FrozenClock, RecordingInvoker
@@ -74,7 +74,7 @@ def test_lost_database_between_claim_and_invocations_raises_logs_and_is_rescued_
 
     # When the async run_job invoke claims it and loses the database right after Bedrock accepted the first video
     with pytest.raises(DatabaseUnavailable):
-        invoke(generation_app, {"action": "run_job", "job_id": str(job_id)})
+        invoke(worker_app, {"action": "run_job", "job_id": str(job_id)})
 
     # Then the invocation failed loudly: raised out of the handler (not ok:false) and logged with its action
     assert provider.started == 1
@@ -87,7 +87,7 @@ def test_lost_database_between_claim_and_invocations_raises_logs_and_is_rescued_
     assert row["lease_expires_at"] == claimed_at + LEASE
 
     # And a retried invoke from Lambda finds nothing to claim (the job is not queued): it does no harm
-    retried = invoke(generation_app, {"action": "run_job", "job_id": str(job_id)})
+    retried = invoke(worker_app, {"action": "run_job", "job_id": str(job_id)})
     assert retried == {"ok": True, "result": {**retried["result"], "claimed": False}}
 
     # When maintenance sweeps just before the lease ends, Then the job is left alone
@@ -104,6 +104,6 @@ def test_lost_database_between_claim_and_invocations_raises_logs_and_is_rescued_
     assert db.fetch_value("SELECT status FROM generation_jobs WHERE id = %s", (job_id,)) == "queued"
     # And the re-dispatched invoke runs the job again, as a new attempt, to its videos
     provider.start_video = LocalMediaProvider.start_video.__get__(provider)  # type: ignore[method-assign]
-    again = invoke(generation_app, {"action": "run_job", "job_id": str(job_id)})
+    again = invoke(worker_app, {"action": "run_job", "job_id": str(job_id)})
     assert again["ok"] is True and again["result"]["attempt"] == 2
     assert again["result"]["status"] == "generating_videos"

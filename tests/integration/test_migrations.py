@@ -81,7 +81,7 @@ def test_four_concurrent_runners_apply_each_migration_once(empty_database_url: s
     check = make_database(empty_database_url, pool_min_size=0)
     try:
         assert check.fetch_value("SELECT count(*) FROM schema_migrations") == len(load_migrations())
-        assert check.fetch_value("SELECT count(*) FROM model_configurations") == 3  # seed rows once
+        assert check.fetch_value("SELECT count(*) FROM model_configurations") == 7  # seed rows once (004: 3, 040: 4)
     finally:
         check.close()
 

@@ -29,7 +29,7 @@ from tests.support.scenarios import SETTINGS, approved_persona, start_job, video
 
 BUCKET = MEDIA_BUCKET
 STATES = ["idle", "talking", "thinking"]
-NOVA_REEL = "amazon.nova-reel-v1:1"
+LUMA_RAY2 = "luma.ray-v2:0"  # the seeded default video model (sql/040)
 
 
 class RecordingBedrock(BedrockMediaProvider):
@@ -45,10 +45,10 @@ class RecordingBedrock(BedrockMediaProvider):
         return super().start_video(request)
 
     def expect_start(self, job_id: UUID, attempt: int, state: str) -> str:
-        arn = f"arn:aws:bedrock:us-east-1:123456789012:async-invoke/{state}{attempt}x"
+        arn = f"arn:aws:bedrock:us-west-2:123456789012:async-invoke/{state}{attempt}x"
         self.stubber.add_response(
             "start_async_invoke", {"invocationArn": arn},
-            {"modelId": NOVA_REEL, "modelInput": ANY,
+            {"modelId": LUMA_RAY2, "modelInput": ANY,
              "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": f"s3://{BUCKET}/jobs/{job_id}/{state}/"}},
              "clientRequestToken": worker_videos.client_request_token(job_id, attempt, state)})
         return arn
@@ -99,9 +99,10 @@ def test_worker_starts_one_invocation_per_state_from_the_approved_image(
     row = db.fetch_one("SELECT status, current_step, metadata, lease_expires_at FROM generation_jobs WHERE id = %s",
                        (job_id,))
     assert row is not None and row["status"] == "generating_videos"
-    assert row["current_step"] == "started_video_3_of_3" and row["metadata"]["video_duration_seconds"] == 6
+    assert row["current_step"] == "started_video_3_of_3" and row["metadata"]["video_duration_seconds"] == 5
     assert row["lease_expires_at"] == clock() + SETTINGS.video_lease
-    # (the approved 128x128 image fitted to Nova Reel's 1280x720 frame: its centre pixel is the image's centre)
+    # (the approved 128x128 image fitted to Luma Ray2's 720p 16:9 frame, 1280x720: its centre pixel is the image's
+    # centre)
     approved = decode_png(s3_store.get(image_key))
     keyframe = recording_bedrock.requests[0].image
     assert keyframe is not None and [r.image for r in recording_bedrock.requests] == [keyframe] * 3
@@ -119,10 +120,11 @@ def test_worker_starts_one_invocation_per_state_from_the_approved_image(
                                "WHERE job_id = %s ORDER BY started_at, state", (job_id,))
     assert sorted((i["state"], i["invocation_arn"], i["status"]) for i in invocations) == \
         sorted(zip(STATES, arns, ["in_progress"] * 3, strict=True))
-    # and the request body Bedrock receives carries the image bytes, base64-encoded
-    from genjobs.adapters.bedrock import video_request_input
-    body = video_request_input(recording_bedrock.requests[0])
-    assert base64.b64decode(body["textToVideoParams"]["images"][0]["source"]["bytes"]) == keyframe
+    # and the request body Bedrock receives carries the image bytes, base64-encoded, as Luma's first keyframe
+    from genjobs.adapters.bedrock import luma_ray_input
+    body = luma_ray_input(recording_bedrock.requests[0])
+    assert base64.b64decode(body["keyframes"]["frame0"]["source"]["data"]) == keyframe
+    assert body["duration"] == "5s" and body["resolution"] == "720p" and body["aspect_ratio"] == "16:9"
 
 
 def test_s3_events_complete_the_job_with_its_cost(db: Database, s3_store: S3MediaStore,
@@ -141,20 +143,20 @@ def test_s3_events_complete_the_job_with_its_cost(db: Database, s3_store: S3Medi
             outcomes.append(deliver(db, s3_store, job_id, state, clock))
         assert recorder.count == 1, recorder.statements
 
-    # Then progress went 33 -> 66 -> 100, the last one completed the job: cost 3 x 6 s x $0.08, charged once
+    # Then progress went 33 -> 66 -> 100, the last one completed the job: cost 3 x 5 s x $1.50 (720p), charged once
     assert [(o.outcome, o.progress) for o in outcomes] == [("recorded", 33), ("recorded", 66), ("completed", 100)]
     job = db.fetch_one("SELECT * FROM generation_jobs WHERE id = %s", (job_id,))
     assert job is not None
     assert job["status"] == "completed" and job["states_generated"] == ["thinking", "idle", "talking"]
-    assert job["cost_usd"] == Decimal("1.44") and job["current_step"] == "completed"
+    assert job["cost_usd"] == Decimal("22.5") and job["current_step"] == "completed"
     ledger = db.fetch_all("SELECT usage_key, amount_usd, quantity, unit_price_usd FROM usage_ledger "
                           "WHERE job_id = %s", (job_id,))
-    assert ledger == [{"usage_key": f"job:{job_id}", "amount_usd": Decimal("1.44"), "quantity": Decimal("18.000"),
-                       "unit_price_usd": Decimal("0.080000")}]
+    assert ledger == [{"usage_key": f"job:{job_id}", "amount_usd": Decimal("22.5"), "quantity": Decimal("15.000"),
+                       "unit_price_usd": Decimal("1.500000")}]
     video_states = db.fetch_value("SELECT video_states FROM personas WHERE id = %s", (persona,))
     assert video_states == {s: s3_store.url_for(video_output_key(job_id, s)) for s in STATES}
     assert db.fetch_value("SELECT count(*) FROM media_outputs WHERE job_id = %s AND kind = 'video' "
-                          "AND duration_seconds = 6 AND size_bytes = 12", (job_id,)) == 3
+                          "AND duration_seconds = 5 AND size_bytes = 12", (job_id,)) == 3
     assert db.fetch_value("SELECT count(*) FROM video_invocations WHERE job_id = %s AND status = 'completed'",
                           (job_id,)) == 3
     # and a duplicate after completion changes nothing
@@ -210,7 +212,7 @@ def test_ten_states_each_delivered_three_times_concurrently(database_url: str, d
                        (job_id,))
     assert job is not None and job["status"] == "completed" and job["progress"] == 100
     assert sorted(job["states_generated"]) == sorted(states) and len(job["states_generated"]) == 10
-    assert job["cost_usd"] == Decimal("4.80")
+    assert job["cost_usd"] == Decimal("75")  # 10 states x 5 s x $1.50
     assert db.fetch_value("SELECT count(*) FROM job_events WHERE job_id = %s AND event_type = 'status_changed' "
                           "AND status = 'completed'", (job_id,)) == 1
     assert db.fetch_value("SELECT count(*) FROM usage_ledger WHERE job_id = %s", (job_id,)) == 1

@@ -60,15 +60,34 @@ def bedrock_client() -> Any:
     return boto3.client("bedrock-runtime", region_name="us-east-1")
 
 
-def image_response(seed: int) -> dict[str, Any]:
-    payload = json.dumps({"images": [base64.b64encode(render_png(seed, 16)).decode()], "error": None}).encode()
-    return {"body": StreamingBody(io.BytesIO(payload), len(payload)), "contentType": "application/json"}
+DEFAULT_IMAGE_MODEL = "stability.stable-image-core-v1:1"  # the seeded default (sql/040)
+DEFAULT_VIDEO_MODEL = "luma.ray-v2:0"
 
 
-def stub_images(stubber: Stubber, count: int, model_id: str = "amazon.nova-canvas-v1:0") -> None:
+def json_body(payload: Any) -> dict[str, Any]:
+    """An InvokeModel answer: its JSON body as the streaming body botocore hands back."""
+    data = json.dumps(payload).encode()
+    return {"body": StreamingBody(io.BytesIO(data), len(data)), "contentType": "application/json"}
+
+
+def image_payload(seed: int, family: str = "stability_image") -> dict[str, Any]:
+    """The answer body of a model family, as its Bedrock page shows it: Stability AI {seeds, finish_reasons,
+    images}; Nova Canvas / Titan {images, error}."""
+    image = base64.b64encode(render_png(seed, 16)).decode()
+    if family == "stability_image":
+        return {"seeds": [seed], "finish_reasons": [None], "images": [image]}
+    return {"images": [image], "error": None}
+
+
+def image_response(seed: int, family: str = "stability_image") -> dict[str, Any]:
+    return json_body(image_payload(seed, family))
+
+
+def stub_images(stubber: Stubber, count: int, model_id: str = DEFAULT_IMAGE_MODEL,
+                family: str = "stability_image") -> None:
     for index in range(count):
         stubber.add_response(
-            "invoke_model", image_response(index),
+            "invoke_model", image_response(index, family),
             {"modelId": model_id, "body": ANY, "contentType": "application/json", "accept": "application/json"},
         )
 
@@ -85,7 +104,7 @@ class LambdaStub:
         self.client = boto3.client("lambda", region_name="us-east-1")
         self.stubber = Stubber(self.client)
 
-    def expect_dispatch(self, times: int = 1, function_name: str = "genjobs-generation") -> None:
+    def expect_dispatch(self, times: int = 1, function_name: str = "genjobs-worker") -> None:
         for _ in range(times):
             self.stubber.add_response("invoke", {"StatusCode": 202},
                                       {"FunctionName": function_name, "InvocationType": "Event", "Payload": ANY})

@@ -24,7 +24,8 @@ def new_persona(db: Database, merchant_id: str, status: str = "draft") -> Any:
 def start(db: Database, merchant_id: str, persona_id: Any, *, clock: FrozenClock | None = None,
           invoker: RecordingInvoker | None = None, key: str | None = None, count: int = 3,
           variables: dict[str, str] | None = None, limits: jobs.LimitSettings = LIMITS,
-          job_type: str = "character_variations", states: list[str] | None = None) -> jobs.StartedJob:
+          job_type: str = "character_variations", states: list[str] | None = None,
+          model: str | None = None) -> jobs.StartedJob:
     """Start a job the way the generation function does (a RecordingInvoker dispatches the worker)."""
     body: dict[str, Any] = {"variation_count": count, "prompt_variables": variables or {}}
     return jobs.start_job(
@@ -32,4 +33,4 @@ def start(db: Database, merchant_id: str, persona_id: Any, *, clock: FrozenClock
         body=body if job_type == "character_variations" else {"states": states},
         variation_count=count if job_type == "character_variations" else None, states=states,
         prompt_variables=variables or {}, idempotency_key=key, limits=limits, clock=clock or FrozenClock(),
-        worker_function="genjobs-generation")
+        worker_function="genjobs-generation", model_id=model)

@@ -260,3 +260,70 @@ def test_unzipped_size_is_under_the_lambda_limit(build_dir: Path, layer_dir: Pat
     assert total < LAMBDA_UNZIPPED_LIMIT, f"{total / 1024 / 1024:.1f} MiB >= 250 MiB"
     # Far below the limit today; a jump usually means a dependency pulled something heavy in.
     assert layer < 80 * 1024 * 1024, f"layer grew to {layer / 1024 / 1024:.1f} MiB"
+
+
+# ---------------------------------------------------------------------------------------------- lock, CA bundle
+
+LOCK_LINE = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)")
+
+
+def _lock_pins(path: Path) -> dict[str, Version]:
+    pins: dict[str, Version] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = LOCK_LINE.match(line)
+        if match:
+            pins[canonicalize_name(match.group(1))] = Version(match.group(2))
+    return pins
+
+
+def test_layer_packages_are_exactly_the_lock_and_the_lock_satisfies_requirements(layer_dir: Path) -> None:
+    """The build installs requirements.lock with --require-hashes --no-deps: same lock, same layer."""
+    lock_text = (SOURCE_LAYER / "requirements.lock").read_text(encoding="utf-8")
+    pins = _lock_pins(SOURCE_LAYER / "requirements.lock")
+    assert pins, "requirements.lock pins nothing"
+    # every pin carries a hash (pip --require-hashes would refuse the file otherwise; this says why)
+    assert lock_text.count("--hash=sha256:") == len(pins)
+    built = {name: _version(path) for name, path in _dist_infos(layer_dir).items()}
+    assert built == pins
+    for raw in (SOURCE_LAYER / "requirements.txt").read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            requirement = Requirement(line)
+            name = canonicalize_name(requirement.name)
+            assert name in pins and pins[name] in requirement.specifier, f"the lock does not satisfy {requirement}"
+
+
+def _pem_certificates(text: str) -> list[bytes]:
+    import base64
+
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----\n(.+?)-----END CERTIFICATE-----", text, re.DOTALL)
+    return [base64.b64decode("".join(block.split())) for block in blocks]
+
+
+def test_layer_ships_the_amazon_trust_services_roots_where_the_template_points(build_dir: Path) -> None:
+    import hashlib
+    import ssl
+
+    from tests.support.template import load_template as _load
+
+    # Given the template's sslrootcert path (in Lambda, the layer is extracted to /opt)
+    env = _load()["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["DB_SSLMODE"] == "verify-full"
+    relative = Path(env["DB_SSLROOTCERT"]).relative_to("/opt")
+    # When the built layer is inspected, Then the bundle is there
+    bundle = build_dir / "SharedLayer" / relative
+    assert bundle.is_file(), f"{relative} is not in the built layer"
+    certificates = _pem_certificates(bundle.read_text(encoding="ascii"))
+    # And it holds exactly Amazon Root CA 1-4 (RDS Proxy certificates chain to Amazon Root CA 1)
+    context = ssl.create_default_context(cafile=str(bundle))
+    subject_text = [repr(ca["subject"]) for ca in context.get_ca_certs()]
+    subjects = sorted(m.group(1) for text in subject_text for m in re.finditer(r"\('commonName', '([^']+)'\)", text))
+    assert subjects == ["Amazon Root CA 1", "Amazon Root CA 2", "Amazon Root CA 3", "Amazon Root CA 4"]
+    assert len(certificates) == 4
+    fingerprints = {hashlib.sha256(der).hexdigest() for der in certificates}
+    assert "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e" in fingerprints  # Amazon Root CA 1
+    # And where the build machine has Debian's ca-certificates, they are the same certificates, byte for byte
+    system = sorted(Path("/usr/share/ca-certificates/mozilla").glob("Amazon_Root_CA_[1-4].crt"))
+    for path in system:
+        (der,) = _pem_certificates(path.read_text(encoding="ascii"))
+        assert der in certificates, f"{path.name} differs from the layer's copy"

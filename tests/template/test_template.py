@@ -10,9 +10,11 @@ from __future__ import annotations
 import importlib
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+from genjobs.db import Database
 from genjobs.settings import DEFAULT_MAX_LIFETIME_SECONDS, DatabaseSettings, Settings
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
@@ -43,6 +45,7 @@ EXPECTED_FUNCTIONS = {
     "ApprovalFunction",
     "MigrateFunction",
     "MaintenanceFunction",
+    "WorkerFunction",
 }
 
 # Key layout the worker writes (media keys) and Bedrock's async-invoke output layout.
@@ -69,7 +72,7 @@ def _getatt(value: Any) -> list[str] | None:
 # ---------------------------------------------------------------------------------------------- functions
 
 
-def test_the_six_functions_keep_their_logical_ids() -> None:
+def test_the_seven_functions_keep_their_logical_ids() -> None:
     assert set(FUNCTIONS) == EXPECTED_FUNCTIONS
 
 
@@ -102,9 +105,10 @@ def test_shared_layer_is_built_for_the_same_platform() -> None:
 
 
 @pytest.mark.parametrize("logical_id", FUNCTION_IDS)
-def test_every_function_has_tracing_vpc_and_a_retained_log_group(logical_id: str) -> None:
+def test_every_function_has_vpc_and_a_retained_log_group(logical_id: str) -> None:
     function = FUNCTIONS[logical_id]
-    assert function.setting("Tracing") == "Active"
+    # No X-Ray claim: the code sends no subsegments (no Tracer), so the docs promise no traces either.
+    assert function.setting("Tracing") is None
     vpc = function.setting("VpcConfig")
     assert vpc == {"SubnetIds": {"Ref": "PrivateSubnetIds"}, "SecurityGroupIds": [{"Ref": "FunctionSecurityGroup"}]}
     group_id = _ref(function.properties.get("LoggingConfig", {}).get("LogGroup"))
@@ -213,15 +217,20 @@ def test_every_environment_variable_the_template_sets_is_a_setting_the_code_read
         assert not unread, f"{logical_id}: set in template.yaml but read by no setting: {unread}"
 
 
-def test_the_template_environment_makes_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_template_environment_makes_valid_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """What each function is configured with passes the settings' bounds and opens a database connection
-    in its auth mode (intrinsic functions become placeholders; parameters their defaults)."""
+    in its auth mode (intrinsic functions become placeholders; parameters their defaults; the CA bundle under
+    /opt, which test_built_layer.py finds in the built layer, a stand-in file here)."""
     parameters = TEMPLATE.get("Parameters") or {}
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("stand-in for the layer's CA bundle\n")
 
     def value(raw: Any) -> str:
         ref = _ref(raw)
         if ref is not None and ref in parameters and "Default" in parameters[ref]:
             return str(parameters[ref]["Default"])
+        if isinstance(raw, str) and raw.startswith("/opt/"):
+            return str(bundle)
         return raw if isinstance(raw, str) else "placeholder"
 
     for logical_id, function in FUNCTIONS.items():
@@ -238,8 +247,16 @@ def test_environment_values_match_the_stack() -> None:
     env = GLOBAL_ENV
     assert env["DB_AUTH"] == "iam"
     assert env["DB_HOST"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
-    assert env["DB_SSLMODE"] in ("require", "verify-full")
-    assert env["DB_USER"] == {"Ref": "DatabaseUser"}
+    assert env["DB_SSLMODE"] == "verify-full"
+    assert env["DB_SSLROOTCERT"].startswith("/opt/"), "the CA bundle ships in the layer (/opt)"
+    # request paths log in as the least-privilege role; only the migrate function as the schema owner
+    assert env["DB_USER"] == "genjobs_app"
+    for logical_id, function in FUNCTIONS.items():
+        own = function.properties.get("Environment", {}).get("Variables", {})
+        if logical_id == "MigrateFunction":
+            assert own["DB_USER"] == {"Ref": "DatabaseUser"}
+        else:
+            assert "DB_USER" not in own, logical_id
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
     # media URLs must be reachable although the bucket is private: a CDN base URL unless one is given
     assert env["MEDIA_BASE_URL"] == {
@@ -249,9 +266,13 @@ def test_environment_values_match_the_stack() -> None:
             {"Fn::If": ["CreateMediaDistribution", {"Fn::Sub": "https://${MediaDistribution.DomainName}"}, ""]},
         ]
     }
-    assert sub_text(env["MEDIA_BUCKET"]) == sub_text(RESOURCES["MediaBucket"]["Properties"]["BucketName"])
+    assert env["MEDIA_BUCKET"] == RESOURCES["MediaBucket"]["Properties"]["BucketName"]
+    # Nothing invokes the progress function by name; the worker's name goes only to its two invokers.
+    assert "PROGRESS_FUNCTION_NAME" not in env and "GENERATION_FUNCTION_NAME" not in env
     names = {f.fixed_name_suffix: sub_text(f.properties["FunctionName"]) for f in FUNCTIONS.values()}
-    assert sub_text(env["GENERATION_FUNCTION_NAME"]) == names["generation"]
+    for invoker in ("GenerationFunction", "MaintenanceFunction"):
+        own = FUNCTIONS[invoker].properties["Environment"]["Variables"]
+        assert sub_text(own["WORKER_FUNCTION_NAME"]) == names["worker"], invoker
     # DB_MAX_LIFETIME, when set, must stay below the proxy's idle timeout too.
     if "DB_MAX_LIFETIME" in env:
         assert float(env["DB_MAX_LIFETIME"]) < RESOURCES["DatabaseProxy"]["Properties"]["IdleClientTimeout"]
@@ -283,7 +304,11 @@ def test_rds_db_connect_is_scoped_to_the_proxy_resource_id_and_the_app_user() ->
     (statement,) = document["Statement"]
     assert statement["Action"] == "rds-db:connect"
     template, variables = statement["Resource"]["Fn::Sub"]
-    assert template.endswith(":dbuser:${ProxyResourceId}/${DatabaseUser}")
+    assert template.endswith(":dbuser:${ProxyResourceId}/genjobs_app")
+    (owner,) = RESOURCES["MigrationDatabaseConnectPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    owner_template, owner_variables = owner["Resource"]["Fn::Sub"]
+    assert owner_template.endswith(":dbuser:${ProxyResourceId}/${DatabaseUser}")
+    assert owner_variables == variables
     assert template.startswith("arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}:")
     # arn:aws:rds:<region>:<account>:db-proxy:prx-0123 -> index 6 is the prx- id
     assert variables["ProxyResourceId"] == {
@@ -291,8 +316,14 @@ def test_rds_db_connect_is_scoped_to_the_proxy_resource_id_and_the_app_user() ->
     }
     sample_arn = "arn:aws:rds:us-east-1:123456789012:db-proxy:prx-0123456789abcdef0"
     assert sample_arn.split(":")[6] == "prx-0123456789abcdef0"
-    for function in FUNCTIONS.values():
-        assert {"Ref": "DatabaseConnectPolicy"} in function.properties["Policies"]
+    for logical_id, function in FUNCTIONS.items():
+        policies = function.properties["Policies"]
+        if logical_id == "MigrateFunction":
+            assert {"Ref": "MigrationDatabaseConnectPolicy"} in policies
+            assert {"Ref": "DatabaseConnectPolicy"} not in policies
+        else:
+            assert {"Ref": "DatabaseConnectPolicy"} in policies
+            assert {"Ref": "MigrationDatabaseConnectPolicy"} not in policies
 
 
 def _rules(kind: str) -> list[dict[str, Any]]:
@@ -383,7 +414,9 @@ def test_functions_use_only_named_policies_of_this_template(logical_id: str) -> 
     """No SAM policy templates (S3CrudPolicy & co. grant on whole buckets) and no AWS managed policies by
     name: a function's permissions are the template's own statements and DatabaseConnectPolicy."""
     for policy in FUNCTIONS[logical_id].properties.get("Policies", []):
-        assert policy == {"Ref": "DatabaseConnectPolicy"} or set(policy) == {"Statement"}, (logical_id, policy)
+        assert policy in ({"Ref": "DatabaseConnectPolicy"}, {"Ref": "MigrationDatabaseConnectPolicy"}) or set(
+            policy
+        ) == {"Statement"}, (logical_id, policy)
 
 
 def _actions_of(function: Function) -> set[str]:
@@ -391,14 +424,15 @@ def _actions_of(function: Function) -> set[str]:
 
 
 EXPECTED_ACTIONS = {
-    "GenerationFunction": {
-        "s3:GetObject", "s3:PutObject", "lambda:InvokeFunction", "bedrock:InvokeModel", "bedrock:StartAsyncInvoke",
-    },
+    "GenerationFunction": {"lambda:InvokeFunction"},
+    # StartAsyncInvoke is authorized by bedrock:InvokeModel; bedrock:StartAsyncInvoke is no IAM action
+    "WorkerFunction": {"s3:GetObject", "s3:PutObject", "bedrock:InvokeModel"},
     "ProgressFunction": {"s3:GetObject", "secretsmanager:GetSecretValue"},
     "LimitsFunction": set(),
     "ApprovalFunction": set(),
     "MigrateFunction": set(),
-    "MaintenanceFunction": {"lambda:InvokeFunction", "bedrock:GetAsyncInvoke", "s3:DeleteObject"},
+    "MaintenanceFunction": {"lambda:InvokeFunction", "bedrock:GetAsyncInvoke", "bedrock:GetFoundationModel",
+                            "s3:DeleteObject"},
 }
 
 
@@ -407,45 +441,66 @@ def test_each_function_gets_exactly_the_actions_it_needs(logical_id: str) -> Non
     assert _actions_of(FUNCTIONS[logical_id]) == EXPECTED_ACTIONS[logical_id]
 
 
-FOUNDATION_MODEL_ARN = r"arn:\$\{AWS::Partition\}:bedrock:\$\{AWS::Region\}::foundation-model/\$\{(\w+)\}"
+MODEL_ARNS = {"Ref": "BedrockModelArns"}
+ASYNC_INVOCATIONS = "arn:${AWS::Partition}:bedrock:*:${AWS::AccountId}:async-invoke/*"
+
+
+def _media_objects_arn_is_the_bucket(resource: Any) -> bool:
+    """`!Sub ["arn:${AWS::Partition}:s3:::${Bucket}/jobs/*", {Bucket: <the bucket's name expression>}]`."""
+    if not (isinstance(resource, dict) and isinstance(resource.get("Fn::Sub"), list)):
+        return False
+    template, variables = resource["Fn::Sub"]
+    bucket_name = RESOURCES["MediaBucket"]["Properties"]["BucketName"]
+    return bool(template == "arn:${AWS::Partition}:s3:::${Bucket}/jobs/*" and variables == {"Bucket": bucket_name})
 
 
 def test_resources_of_granted_actions_are_scoped() -> None:
-    bucket = sub_text(RESOURCES["MediaBucket"]["Properties"]["BucketName"])
     lambda_prefix = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
     function_arns = {lambda_prefix + sub_text(f.properties["FunctionName"]) for f in FUNCTIONS.values()}
-    model_params = {p for p in TEMPLATE["Parameters"] if p.endswith("ModelId")}
     for function in FUNCTIONS.values():
         for statement in function.policy_statements():
-            resources_ = [r if isinstance(r, dict) and set(r) == {"Ref"} else sub_text(r)
-                          for r in as_list(statement["Resource"])]
+            if statement["Resource"] == MODEL_ARNS:
+                # the registry's models only (test_model_arns_cover_exactly_the_enabled_seeded_models)
+                assert {a.split(":")[0] for a in as_list(statement["Action"])} == {"bedrock"}, statement
+                continue
             for action in as_list(statement["Action"]):
                 service = action.split(":")[0]
-                for resource in resources_:
-                    where = f"{function.logical_id} {action} on {resource}"
+                for raw in as_list(statement["Resource"]):
                     if service == "s3":
-                        assert resource == f"arn:${{AWS::Partition}}:s3:::{bucket}/jobs/*", where
-                    elif service == "lambda":
+                        assert _media_objects_arn_is_the_bucket(raw), f"{function.logical_id} {action} on {raw}"
+                        continue
+                    resource = raw if isinstance(raw, dict) and set(raw) == {"Ref"} else sub_text(raw)
+                    where = f"{function.logical_id} {action} on {resource}"
+                    if service == "lambda":
                         assert resource in function_arns, where
                     elif service == "secretsmanager":  # the cursor key only, read by the function listing jobs
                         assert resource == {"Ref": "CursorSigningSecret"}, where
                         assert function.logical_id == "ProgressFunction", where
                     elif service == "bedrock":
-                        model = re.fullmatch(FOUNDATION_MODEL_ARN, str(resource))
-                        invocations = "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:async-invoke/*"
-                        assert (model and model.group(1) in model_params) or resource == invocations, where
+                        # async invocations live in their model's region, which may not be the stack's
+                        # (StartAsyncInvoke is authorized by bedrock:InvokeModel: there is no StartAsyncInvoke action)
+                        assert resource == ASYNC_INVOCATIONS and action in (
+                            "bedrock:InvokeModel", "bedrock:GetAsyncInvoke"), where
                     else:
                         pytest.fail(f"unexpected service in {where}")
 
 
-def test_model_parameters_default_to_the_seeded_models() -> None:
-    params = TEMPLATE["Parameters"]
-    assert params["ImageModelId"]["Default"] == "amazon.nova-canvas-v1:0"
-    assert params["AlternateImageModelId"]["Default"] == "amazon.titan-image-generator-v2:0"
-    assert params["VideoModelId"]["Default"] == "amazon.nova-reel-v1:1"
-    seeds = "".join(p.read_text(encoding="utf-8") for p in sorted((REPO_ROOT / "sql").glob("*.sql")))
-    for name in ("ImageModelId", "AlternateImageModelId", "VideoModelId"):
-        assert f"'{params[name]['Default']}'" in seeds, f"{name} default is not a seeded model_configurations row"
+def test_model_arns_cover_exactly_the_enabled_seeded_models(db: Database) -> None:
+    """IAM follows the registry: the parameter's default names every enabled model of the migrated database, in
+    its row's region, and nothing else; the invoking and lifecycle statements use that parameter."""
+    # Given the migrated database's enabled models
+    enabled = db.fetch_all("SELECT model_id, region FROM model_configurations WHERE enabled")
+    expected = {f"arn:aws:bedrock:{r['region']}::foundation-model/{r['model_id']}" for r in enabled}
+    # When the template's list is read
+    default = TEMPLATE["Parameters"]["BedrockModelArns"]
+    arns = {a.strip() for a in default["Default"].split(",")}
+    # Then they are the same set, and the policies that invoke or inspect models use exactly it
+    assert default["Type"] == "CommaDelimitedList" and len(enabled) >= 2
+    assert arns == expected, {"not allowed": sorted(expected - arns), "not enabled": sorted(arns - expected)}
+    model_statements = {(f.logical_id, a) for f in FUNCTIONS.values() for st in f.policy_statements()
+                        if st["Resource"] == MODEL_ARNS for a in as_list(st["Action"])}
+    assert model_statements == {("WorkerFunction", "bedrock:InvokeModel"),
+                                ("MaintenanceFunction", "bedrock:GetFoundationModel")}
 
 
 def test_the_cursor_key_is_a_generated_secret_the_progress_function_is_pointed_at() -> None:
@@ -457,22 +512,38 @@ def test_the_cursor_key_is_a_generated_secret_the_progress_function_is_pointed_a
     assert variables["CURSOR_SECRET_ID"] == {"Ref": "CursorSigningSecret"}
 
 
-def test_proxy_role_reads_only_the_database_secret() -> None:
+def test_proxy_role_reads_only_the_database_secret_and_connects_only_as_the_app_role() -> None:
     role = RESOURCES["DatabaseProxyRole"]["Properties"]
     principal = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
     assert principal == {"Service": "rds.amazonaws.com"}
-    (policy,) = role["Policies"]
-    (statement,) = policy["PolicyDocument"]["Statement"]
+    secret_policy, connect_policy = role["Policies"]
+    (statement,) = secret_policy["PolicyDocument"]["Statement"]
     assert statement["Action"] == "secretsmanager:GetSecretValue"
     assert statement["Resource"]["Fn::If"][1] == {"Ref": "DatabaseSecret"}
+    # end-to-end IAM: the proxy logs in as genjobs_app on this cluster's resource id only
+    (connect,) = connect_policy["PolicyDocument"]["Statement"]
+    assert connect["Action"] == "rds-db:connect"
+    template, variables = connect["Resource"]["Fn::Sub"]
+    assert template.endswith(":dbuser:${ClusterResourceId}/genjobs_app")
+    assert variables["ClusterResourceId"] == {
+        "Fn::If": [
+            "CreateDatabaseCluster",
+            {"Fn::GetAtt": ["DatabaseCluster", "DBClusterResourceId"]},
+            {"Ref": "ExistingDbClusterResourceId"},
+        ]
+    }
+    proxy = RESOURCES["DatabaseProxy"]["Properties"]
+    assert proxy["DefaultAuthScheme"] == "IAM_AUTH"
+    assert RESOURCES["DatabaseCluster"]["Properties"]["EnableIAMDatabaseAuthentication"] is True
 
 
 # ---------------------------------------------------------------------------------------------- S3
 
 
 def _s3_event() -> dict[str, Any]:
-    (event,) = FUNCTIONS["ProgressFunction"].events("S3").values()
-    return event
+    """The media bucket's one Lambda notification."""
+    (config,) = RESOURCES["MediaBucket"]["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    return dict(config)
 
 
 def _matches(rules: list[dict[str, str]], key: str) -> bool:
@@ -487,15 +558,27 @@ def _matches(rules: list[dict[str, str]], key: str) -> bool:
 
 def test_video_outputs_and_only_them_notify_the_progress_function() -> None:
     event = _s3_event()
-    assert event["Bucket"] == {"Ref": "MediaBucket"}
-    assert event["Events"] in ("s3:ObjectCreated:*", ["s3:ObjectCreated:*"])
+    assert event["Function"] == {"Fn::GetAtt": ["ProgressFunction", "Arn"]}
+    assert event["Event"] == "s3:ObjectCreated:*"
     rules = event["Filter"]["S3Key"]["Rules"]
     for key in VIDEO_OUTPUT_KEYS:
         assert _matches(rules, key), key
     for key in NOT_VIDEO_OUTPUT_KEYS:
         assert not _matches(rules, key), key
-    # only one function is notified (S3 refuses overlapping filters on one bucket)
-    assert [f for f in FUNCTIONS.values() if f.events("S3")] == [FUNCTIONS["ProgressFunction"]]
+    # declared on the bucket, not as SAM S3 events (whose permission would lack a SourceArn)
+    assert [f for f in FUNCTIONS.values() if f.events("S3")] == []
+
+
+def test_only_the_media_bucket_may_invoke_the_progress_function() -> None:
+    permission = RESOURCES["VideoOutputInvokePermission"]["Properties"]
+    assert permission["FunctionName"] == {"Fn::GetAtt": ["ProgressFunction", "Arn"]}
+    assert permission["Principal"] == "s3.amazonaws.com"
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    source, names = permission["SourceArn"]["Fn::Sub"]
+    assert source == "arn:${AWS::Partition}:s3:::${Bucket}"
+    # the same bucket name expression as the bucket itself
+    assert names["Bucket"] == RESOURCES["MediaBucket"]["Properties"]["BucketName"]
+    assert "VideoOutputInvokePermission" in as_list(RESOURCES["MediaBucket"]["DependsOn"])
 
 
 def test_the_worker_writes_where_the_filter_and_policies_look() -> None:
@@ -537,8 +620,9 @@ def test_only_the_stacks_cloudfront_distribution_may_read_media() -> None:
     ]
     origin = RESOURCES["MediaDistribution"]["Properties"]["DistributionConfig"]["Origins"][0]
     assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["MediaOriginAccessControl", "Id"]}
-    bucket = sub_text(RESOURCES["MediaBucket"]["Properties"]["BucketName"])
-    assert sub_text(origin["DomainName"]).startswith(bucket + ".s3.")
+    domain, variables = origin["DomainName"]["Fn::Sub"]
+    assert domain.startswith("${Bucket}.s3.${AWS::Region}.")
+    assert variables == {"Bucket": RESOURCES["MediaBucket"]["Properties"]["BucketName"]}
 
 
 def test_media_bucket_is_private_encrypted_and_has_lifecycle_rules() -> None:
@@ -551,9 +635,8 @@ def test_media_bucket_is_private_encrypted_and_has_lifecycle_rules() -> None:
     }
     assert props["LifecycleConfiguration"]["Rules"]
     assert bucket["DeletionPolicy"] == "Retain"
-    assert sub_text(props["BucketName"]).startswith("${AWS::StackName}-media-${AWS::AccountId}")
-    # notifications come from the function's S3 event, not from the bucket (no circular dependency)
-    assert "NotificationConfiguration" not in props
+    # the notification is on the bucket, after its invoke permission (S3 checks the destination on write)
+    assert "NotificationConfiguration" in props and bucket["DependsOn"] == "VideoOutputInvokePermission"
 
 
 # ---------------------------------------------------------------------------------------------- lifecycle
@@ -573,15 +656,28 @@ def test_migrations_run_on_every_layer_change_before_the_api_and_the_new_code() 
 
 def test_async_invocations_retry_then_land_in_the_dlq() -> None:
     queue = {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]}
-    worker = FUNCTIONS["GenerationFunction"].properties["EventInvokeConfig"]
+    assert "EventInvokeConfig" not in FUNCTIONS["GenerationFunction"].properties, "HTTP only: nothing async"
+    worker = FUNCTIONS["WorkerFunction"].properties["EventInvokeConfig"]
     assert worker["MaximumRetryAttempts"] == {"Ref": "WorkerMaximumRetryAttempts"}
     assert worker["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": queue}
     progress = FUNCTIONS["ProgressFunction"].properties["EventInvokeConfig"]
     assert progress["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": queue}
     maintenance = FUNCTIONS["MaintenanceFunction"].properties["EventInvokeConfig"]
     assert maintenance["MaximumRetryAttempts"] == 0
-    (schedule,) = FUNCTIONS["MaintenanceFunction"].events("Schedule").values()
-    assert schedule["Schedule"] == "rate(1 minute)"
+    schedules = FUNCTIONS["MaintenanceFunction"].events("Schedule")
+    assert schedules["EveryMinute"]["Schedule"] == "rate(1 minute)"
+
+
+def test_the_daily_model_lifecycle_check_is_a_maintenance_action_with_an_alarm() -> None:
+    import json
+
+    from genjobs.models.actions import MAINTENANCE_ACTIONS, CheckModelLifecycles
+
+    daily = FUNCTIONS["MaintenanceFunction"].events("Schedule")["ModelLifecycleDaily"]
+    assert daily["Schedule"] == "rate(1 day)"
+    assert isinstance(MAINTENANCE_ACTIONS.validate_python(json.loads(daily["Input"])), CheckModelLifecycles)
+    alarm = RESOURCES["ModelLegacyAlarm"]["Properties"]
+    assert "ModelLegacy" in sub_text(alarm["Metrics"][0]["Expression"]) and alarm["Threshold"] == 1
 
 
 # ---------------------------------------------------------------------------------------------- alarms, outputs

@@ -4,6 +4,7 @@ authorizer, in-process invokes, S3 notifications, schedules, stale-server recove
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import subprocess
@@ -158,20 +159,28 @@ def test_template_functions_routes_schedules_and_s3_notifications() -> None:
     template = load_template()
     specs = read_functions(template)
     by_name = {s.name: s for s in specs}
-    assert set(by_name) == {"generation", "progress", "limits", "approval", "migrate", "maintenance"}
+    assert set(by_name) == {"generation", "worker", "progress", "limits", "approval", "migrate", "maintenance"}
     assert {r.route_key for r in by_name["progress"].routes} >= {"GET /health", "GET /jobs/{job_id}"}
     assert next(r for r in by_name["progress"].routes if r.path == "/health").authorizer is None
-    assert by_name["generation"].timeout_seconds == 900
+    assert by_name["worker"].timeout_seconds == 900 and by_name["generation"].timeout_seconds == 30
     assert by_name["maintenance"].max_async_retries == 0
     assert all(s.module_path.exists() for s in specs)
     assert schedules(template, specs) == {"maintenance": 60}
     subs = s3_subscriptions(template, specs)
     assert [(s.function, s.prefix, s.suffix) for s in subs] == [("progress", "jobs/", "output.mp4")]
+    # a SAM S3 event of the function reads the same as the bucket's notification
+    sam_shaped = copy.deepcopy(template)
+    config = sam_shaped["Resources"]["MediaBucket"]["Properties"].pop("NotificationConfiguration")
+    (lambda_config,) = config["LambdaConfigurations"]
+    sam_shaped["Resources"]["ProgressFunction"]["Properties"]["Events"]["VideoOutputCreated"] = {
+        "Type": "S3", "Properties": {"Bucket": {"Ref": "MediaBucket"}, "Events": lambda_config["Event"],
+                                     "Filter": lambda_config["Filter"]}}
+    assert s3_subscriptions(sam_shaped, specs) == subs
     assert subs[0].wants("jobs/1/idle/abc/output.mp4", "ObjectCreated:Put")
     assert not subs[0].wants("jobs/1/variations/0.png", "ObjectCreated:Put")
     assert not S3Subscription("p", "", "", ("s3:ObjectRemoved:*",)).wants("k", "ObjectCreated:Put")
-    names = function_names(specs, worker_function="stack-generation")
-    assert names["stack-generation"] == "generation"
+    names = function_names(specs, worker_function="stack-worker")
+    assert names["stack-worker"] == "worker"
     assert names["genjobs-progress"] == "progress"
 
 

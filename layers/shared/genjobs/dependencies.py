@@ -16,7 +16,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from genjobs.db import Database
-from genjobs.ports import Clock, CursorKeys, CursorKeySource, FunctionInvoker, MediaProvider, MediaStore, utc_now
+from genjobs.ports import (
+    Clock,
+    CursorKeys,
+    CursorKeySource,
+    FunctionInvoker,
+    MediaProvider,
+    MediaStore,
+    ModelCatalog,
+    utc_now,
+)
 from genjobs.settings import Settings, SettingsError, get_settings
 
 
@@ -29,6 +38,7 @@ class Dependencies:
     store: MediaStore
     clock: Clock
     cursor_keys: CursorKeySource
+    catalog: ModelCatalog
 
 
 _overrides: dict[str, Any] = {}
@@ -38,6 +48,7 @@ _lock = threading.RLock()
 
 def _build() -> Dependencies:
     from genjobs.adapters.bedrock import BedrockMediaProvider
+    from genjobs.adapters.bedrock_catalog import BedrockModelCatalog
     from genjobs.adapters.lambda_invoker import LambdaInvoker
     from genjobs.adapters.s3 import S3MediaStore
 
@@ -65,10 +76,12 @@ def _build() -> Dependencies:
         settings=settings,
         db=part("db", lambda: Database(settings.database)),
         invoker=part("invoker", LambdaInvoker),
-        provider=part("provider", BedrockMediaProvider),
-        store=part("store", lambda: S3MediaStore(settings.media_bucket, base_url=settings.media_base_url)),
+        provider=part("provider", lambda: BedrockMediaProvider(region=settings.aws_region)),
+        store=part("store", lambda: S3MediaStore(settings.media_bucket, base_url=settings.media_base_url,
+                                                 region=settings.aws_region)),
         clock=part("clock", lambda: utc_now),
         cursor_keys=part("cursor_keys", cursor_keys),
+        catalog=part("catalog", BedrockModelCatalog),
     )
 
 
@@ -85,9 +98,9 @@ def get() -> Dependencies:
 
 
 def override(**parts: Any) -> None:
-    """Replace parts (`settings`, `db`, `invoker`, `provider`, `store`, `clock`, `cursor_keys`) from now on; a
-    part given as None goes back to its default. Parts not named keep their override or default; nothing is built until
-    the next `get()`. Objects handed out before stay with their callers."""
+    """Replace parts (`settings`, `db`, `invoker`, `provider`, `store`, `clock`, `catalog`, `cursor_keys`) from
+    now on; a part given as None goes back to its default. Parts not named keep their override or default;
+    nothing is built until the next `get()`. Objects handed out before stay with their callers."""
     global _built  # noqa: PLW0603
     unknown = set(parts) - set(Dependencies.__dataclass_fields__)
     if unknown:

@@ -100,12 +100,17 @@ class ProviderFailed(ProviderError):
 
 @dataclass(frozen=True)
 class ImageRequest:
+    """One image. `family` picks the adapter (the request and response shapes of the model's family) and
+    `region` the runtime client (None: the function's own region)."""
+
     model_id: str
     prompt: str
     seed: int
     width: int = 1024
     height: int = 1024
     parameters: dict[str, Any] = field(default_factory=dict)
+    family: str = "nova_canvas"
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,8 @@ class VideoRequest:
     client_request_token: str
     duration_seconds: int = 6
     parameters: dict[str, Any] = field(default_factory=dict)
+    family: str = "nova_reel"
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,8 @@ class VideoStatus:
     status: Literal["InProgress", "Completed", "Failed"]
     failure_message: str | None = None
     output_s3_uri: str | None = None
+    # a Failed invocation's error code: CONTENT_FILTERED or PROVIDER_FAILED
+    failure_code: str | None = None
 
 
 class MediaProvider(Protocol):
@@ -144,6 +153,23 @@ class MediaProvider(Protocol):
         ...
 
     def get_video_status(self, invocation_arn: str) -> VideoStatus: ...
+
+
+# -- the model catalog (Bedrock's control plane) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FoundationModelState:
+    """What Bedrock says about a model now: `status` ACTIVE or LEGACY (GetFoundationModel's
+    modelLifecycle), or GONE when Bedrock no longer knows the model (past its end of life)."""
+
+    status: Literal["ACTIVE", "LEGACY", "GONE"]
+    end_of_life: datetime | None = None
+    legacy_since: datetime | None = None
+
+
+class ModelCatalog(Protocol):
+    def model_state(self, model_id: str, region: str) -> FoundationModelState: ...
 
 
 @dataclass(frozen=True)

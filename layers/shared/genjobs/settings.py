@@ -144,8 +144,8 @@ class Settings(_FromEnvironment):
     media_bucket: str = Field(default="genjobs-media-local", min_length=3, validation_alias=_env(
         "media_bucket", "MEDIA_BUCKET"))
     media_base_url: str | None = Field(default=None, validation_alias=_env("media_base_url", "MEDIA_BASE_URL"))
-    worker_function_name: str = Field(default="genjobs-generation", min_length=1, validation_alias=_env(
-        "worker_function_name", "WORKER_FUNCTION_NAME", "GENERATION_FUNCTION_NAME"))
+    worker_function_name: str = Field(default="genjobs-worker", min_length=1, validation_alias=_env(
+        "worker_function_name", "WORKER_FUNCTION_NAME"))
     job_lease_seconds: int = Field(default=300, ge=10, le=3600, validation_alias=_env(
         "job_lease_seconds", "JOB_LEASE_SECONDS"))
     # a state-videos job's lease once an invocation runs (Bedrock takes ~90 s per 6 s clip and queues beyond its
@@ -176,6 +176,9 @@ class Settings(_FromEnvironment):
     cursor_keys: str | None = Field(default=None, repr=False, validation_alias=_env("cursor_keys", "CURSOR_KEYS"))
     metrics_namespace: str = Field(default="genjobs", min_length=1, validation_alias=_env(
         "metrics_namespace", "POWERTOOLS_METRICS_NAMESPACE"))
+    # the function's region (Lambda sets AWS_REGION): the media bucket's, since the stack creates it there
+    aws_region: str | None = Field(default=None, validation_alias=_env("aws_region", "AWS_REGION",
+                                                                       "AWS_DEFAULT_REGION"))
     migrate_connect_retry_seconds: int = Field(default=240, ge=0, validation_alias=_env(
         "migrate_connect_retry_seconds", "MIGRATE_CONNECT_RETRY_SECONDS"))
     database: DatabaseSettings = Field(default_factory=DatabaseSettings.from_environment)

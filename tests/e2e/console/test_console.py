@@ -284,7 +284,7 @@ def test_a_lost_connection_shows_and_recovers(user: ConsoleUser) -> None:
 
 def test_pages_of_routes_still_to_come_say_so(user: ConsoleUser) -> None:
     page = user.page
-    # Given an operator token (admin scope) on a server without the list, model, webhook and admin routes
+    # Given an operator token (admin scope) on a server without the list, webhook and admin routes
     admin = token_for(user.merchant.id, extra_claims={"scope": "genjobs/admin"})
     user.sign_in(admin)
     expect(page.get_by_role("link", name="Templates")).to_be_visible()
@@ -296,7 +296,8 @@ def test_pages_of_routes_still_to_come_say_so(user: ConsoleUser) -> None:
     expect(page.locator("#no-personas")).to_be_visible()  # created through the API, not in this browser
 
     user.open(f"#/personas/{persona.json['id']}")
-    expect(page.get_by_text("This server has no model list yet")).to_be_visible()
+    # (GET /models exists now: the persona page offers the enabled image models, the default marked)
+    expect(page.locator("select[name=model]")).to_contain_text("Stability AI Stable Image Core (default)")
     page.get_by_text("Edit or delete").click()
     page.get_by_role("button", name="Save changes").click()
     expect(page.locator(".notice.info")).to_contain_text("Editing a persona is not available on this server yet")
@@ -357,7 +358,7 @@ def test_the_console_route_serves_only_console_files(runner: RunnerProcess, path
         assert reply.status == 404, (path, reply.status)
 
 
-# What HANDOFF-console.md proposes for CloudFront's response headers policy on console/*.
+# The Content-Security-Policy of the console: template.yaml's ConsoleHeadersPolicy sets the same in AWS.
 STRICT_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 

@@ -13,9 +13,11 @@ from typing import Any
 #   lambda: an async invoke is answered at once (202); a start request must not wait long for it.
 #   bedrock-runtime: InvokeModel renders an image synchronously (tens of seconds for 1024x1024).
 #   s3: small objects (images up to a few MB).
+#   bedrock: the control plane (GetFoundationModel), a small read, once a day per model.
 TIMEOUTS: dict[str, tuple[float, float, int]] = {
     "lambda": (2.0, 5.0, 2),
     "bedrock-runtime": (3.0, 120.0, 2),
+    "bedrock": (3.0, 10.0, 3),
     "s3": (2.0, 20.0, 3),
     "rds": (2.0, 5.0, 2),
     #   secretsmanager: the cursor keys, read at most every 5 minutes per container.

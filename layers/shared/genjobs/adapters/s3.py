@@ -17,9 +17,13 @@ DELETE_BATCH = 1000
 class S3MediaStore(AwsAdapter):
     service = "s3"
 
-    def __init__(self, bucket: str, *, base_url: str | None = None, client: Any = None) -> None:
+    def __init__(self, bucket: str, *, base_url: str | None = None, client: Any = None,
+                 region: str | None = None) -> None:
         super().__init__(client)
         self.bucket = bucket
+        # the bucket's region (the stack's): Bedrock writes async-invoke output only to a bucket in the
+        # model's region, so the worker compares the two before starting a video (None: not checked)
+        self.region = region
         self._base_url = base_url.rstrip("/") if base_url else None
 
     def url_for(self, key: str) -> str:

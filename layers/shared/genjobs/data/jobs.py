@@ -1,4 +1,4 @@
-"""SQL for generation jobs: their state changes (each a database function of sql/013, called here) and the
+"""SQL for generation jobs: their state changes (each a database function of sql/013, 020 or 040, called here) and the
 reads of the job API (each one statement).
 
 Every worker write names the job's attempt and the status it expects (attempt fencing): a write from an
@@ -38,6 +38,8 @@ class Claim(BaseModel):
     states_requested: list[str] = []
     prompt_variables: dict[str, str] = {}
     model_id: str
+    model_family: str
+    model_region: str | None = None
     persona_name: str | None = None
     persona_description: str | None = None
     persona_product_name: str | None = None
@@ -79,19 +81,21 @@ def start_job(
     max_retries: int,
     builtin_variables: list[str],
     builtin_defaults: dict[str, str],
+    model_id: str | None = None,
 ) -> Outcome:
-    """Every check of a start and the insert, in one round trip (genjobs_start_job_v3)."""
+    """Every check of a start and the insert, in one round trip (genjobs_start_job_v4): `model_id` None is the
+    kind's default model."""
     return Outcome.model_validate(db.fetch_value(
-        "SELECT genjobs_start_job_v3(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "SELECT genjobs_start_job_v4(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (merchant_id, persona_id, job_type, variation_count, states, Jsonb(prompt_variables), idempotency_key,
          request_hash, default_hourly_limit, cooldown, now, max_retries, builtin_variables,
-         Jsonb(builtin_defaults)),
+         Jsonb(builtin_defaults), model_id),
     ))
 
 
 def claim_job(db: Database, job_id: UUID, now: datetime, lease: timedelta) -> Claim | None:
     """queued -> processing with a new attempt and a lease; None when the job is not claimable."""
-    claim = db.fetch_value("SELECT genjobs_claim_job_v1(%s, %s, %s)", (job_id, now, lease))
+    claim = db.fetch_value("SELECT genjobs_claim_job_v2(%s, %s, %s)", (job_id, now, lease))
     return None if claim is None else Claim.model_validate(claim)
 
 

@@ -47,6 +47,27 @@ def fit_keyframe(image: bytes, width: int, height: int) -> bytes:
     return encode_png(width, height, b"".join(rows))
 
 
+# Luma Ray2's frame heights by resolution (model-parameters-luma.html: "540p", "720p")
+_RESOLUTION_HEIGHTS = {"540p": 540, "720p": 720}
+
+
+def video_frame(family: str, parameters: dict[str, object]) -> tuple[int, int]:
+    """The frame the first keyframe is fitted to: Nova Reel's `dimension` (the keyframe must match it
+    exactly); for Luma Ray2 the resolution's height at the aspect ratio (e.g. 720p 16:9 -> 1280x720), so the
+    image is not cropped or stretched by the model."""
+    if family == "luma_ray":
+        height = _RESOLUTION_HEIGHTS.get(str(parameters.get("resolution", "720p")), 720)
+        try:
+            w_ratio, h_ratio = (int(p) for p in str(parameters.get("aspect_ratio", "16:9")).split(":"))
+        except ValueError:
+            w_ratio, h_ratio = 16, 9
+        if w_ratio <= 0 or h_ratio <= 0:
+            w_ratio, h_ratio = 16, 9
+        width = round(height * w_ratio / h_ratio / 2) * 2  # even, as video frames are
+        return width, height
+    return frame_size(str(parameters["dimension"]) if parameters.get("dimension") else None)
+
+
 def frame_size(dimension: str | None, default: tuple[int, int] = (1280, 720)) -> tuple[int, int]:
     """'1280x720' -> (1280, 720)."""
     try:

@@ -126,6 +126,15 @@ class Sweep(Action):
     action: Literal["sweep", "rescue", "redispatch", "poll_videos", "retention"]
 
 
+class CheckModelLifecycles(Action):
+    """The daily lifecycle check of every enabled model (EventBridge sends this as the schedule's input)."""
+
+    action: Literal["model_lifecycle"]
+
+
+MaintenanceAction = Sweep | CheckModelLifecycles
+
+
 class Migrate(Action):
     action: Literal["migrate"]
 
@@ -143,5 +152,6 @@ WORKER_ACTIONS: TypeAdapter[RunJob] = TypeAdapter(RunJob)
 PROGRESS_ACTIONS: TypeAdapter[ProgressCommand] = TypeAdapter(Annotated[ProgressCommand, Field(discriminator="action")])
 LIMITS_ACTIONS: TypeAdapter[LimitsAction] = TypeAdapter(Annotated[LimitsAction, Field(discriminator="action")])
 APPROVAL_ACTIONS: TypeAdapter[ApproveVariation] = TypeAdapter(ApproveVariation)
-MAINTENANCE_ACTIONS: TypeAdapter[Sweep] = TypeAdapter(Sweep)
+MAINTENANCE_ACTIONS: TypeAdapter[MaintenanceAction] = TypeAdapter(
+    Annotated[MaintenanceAction, Field(discriminator="action")])
 MIGRATE_ACTIONS: TypeAdapter[MigrateAction] = TypeAdapter(Annotated[MigrateAction, Field(discriminator="action")])

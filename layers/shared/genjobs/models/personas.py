@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,6 +13,10 @@ from genjobs.models.text import STATE_NAME, Text, storable_text
 
 PersonaStatus = Literal["draft", "generating", "pending_approval", "active"]
 MAX_STATES = 10
+# A Bedrock model id as the registry names it (e.g. luma.ray-v2:0); which ids exist is the database's answer.
+ModelId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+                               description="An enabled model id of the right kind (GET /models); default: "
+                                           "the kind's default model")]
 
 
 class CreatePersonaRequest(BaseModel):
@@ -28,6 +32,7 @@ class StartGenerationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variation_count: int = Field(default=3, ge=1, le=4)
+    model: ModelId | None = None
     prompt_variables: dict[str, str] = Field(default_factory=dict, max_length=20)
 
     @field_validator("prompt_variables")
@@ -46,6 +51,7 @@ class StartStateVideosRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     states: list[str] | None = Field(default=None, min_length=1, max_length=MAX_STATES)
+    model: ModelId | None = None
 
     @field_validator("states")
     @classmethod

@@ -122,8 +122,10 @@ def start_job(
     limits: LimitSettings,
     clock: Clock,
     worker_function: str,
+    model_id: str | None = None,
 ) -> StartedJob:
-    """Check idempotency, persona, variables, the active-job rule, rate limit, cooldown and budget, insert
+    """Check idempotency, persona, variables, the active-job rule, rate limit, cooldown, the model (`model_id`,
+    or the kind's default: enabled, of the job's kind, not eol) and budget, insert
     the queued job (one round trip), then hand it to the worker with an async invoke.
 
     A failed invoke does not fail the request: the job stays queued and the maintenance sweep dispatches it.
@@ -136,7 +138,7 @@ def start_job(
         request_hash=request_fingerprint(job_type, persona_id, body),
         default_hourly_limit=limits.default_hourly_limit, cooldown=limits.cooldown, now=clock(),
         max_retries=limits.max_retries, builtin_variables=list(builtin.variables),
-        builtin_defaults=dict(builtin.defaults),
+        builtin_defaults=dict(builtin.defaults), model_id=model_id,
     )
     raise_refusal(answer, persona_id=persona_id)
     if answer.outcome not in ("created", "replayed"):

@@ -149,7 +149,8 @@ def apply_retention(db: Database, store: MediaStore, *, settings: MaintenanceSet
 def poll_stale_videos(db: Database, provider: MediaProvider, store: MediaStore, *, settings: MaintenanceSettings,
                       clock: Clock, report: SweepReport | None = None) -> SweepReport:
     """Ask Bedrock about invocations that have not reported through S3: Failed fails the job with
-    PROVIDER_FAILED (the states already made stay), Completed is recorded as if its S3 event had come,
+    PROVIDER_FAILED, or CONTENT_FILTERED when the failure message says so (the states already made stay),
+    Completed is recorded as if its S3 event had come,
     InProgress is left alone until the next poll."""
     report = report or SweepReport()
     for _ in range(settings.max_batches):
@@ -174,7 +175,8 @@ def poll_stale_videos(db: Database, provider: MediaProvider, store: MediaStore, 
                                                     state=row["state"], message=message)
                 failed = job_data.fail_job(
                     db, job_id=row["job_id"], attempt=row["attempt"], expected=("generating_videos",),
-                    retryable=False, error_code="PROVIDER_FAILED", error_message=f"state {row['state']}: {message}",
+                    retryable=False, error_code=status.failure_code or "PROVIDER_FAILED",
+                    error_message=f"state {row['state']}: {message}",
                     retry_at=clock())
                 report.videos_failed += failed.outcome == "failed"
         if len(rows) < settings.batch_size:

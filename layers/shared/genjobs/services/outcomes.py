@@ -47,8 +47,31 @@ def _not_running(r: Outcome, c: Context) -> GenjobsError:
                     details={"job_id": str(c.get("job_id")), "current_status": r.get_before("status")})
 
 
+_MODEL_REASONS = {"unknown": "is not a configured model", "disabled": "is not enabled",
+                  "wrong_kind": "is not a model of this kind"}
+
+
+def _model_not_allowed(r: Outcome, _: Context) -> GenjobsError:
+    allowed = list(r.get("allowed") or [])
+    return ValidationFailed(
+        f"Model {r.get('model')!r} {_MODEL_REASONS.get(str(r.get('reason')), 'cannot be used')}; "
+        f"{r.get('kind')} models you can use: {', '.join(allowed) or 'none'}.",
+        details={"model": r.get("model"), "reason": r.get("reason"), "kind": r.get("kind"), "allowed": allowed})
+
+
+def _model_eol(r: Outcome, _: Context) -> GenjobsError:
+    allowed = list(r.get("allowed") or [])
+    return ValidationFailed(
+        f"Model {r.get('model')!r} has reached its end of life on Amazon Bedrock; "
+        f"{r.get('kind')} models you can use: {', '.join(allowed) or 'none'}.",
+        details={"model": r.get("model"), "reason": "eol", "eol_at": r.get("eol_at"), "kind": r.get("kind"),
+                 "allowed": allowed})
+
+
 REFUSALS: dict[str, Callable[[Outcome, Context], GenjobsError]] = {
-    # starts (genjobs_start_job_v2)
+    # starts (genjobs_start_job_v4)
+    "model_not_allowed": _model_not_allowed,
+    "model_eol": _model_eol,
     "persona_not_found": lambda r, c: NotFound("Persona not found.", details={"persona_id": str(c.get("persona_id"))}),
     "persona_not_active": lambda r, _: Conflict("State videos need an active persona: approve a variation first.",
                                                 details={"persona_status": r.get("persona_status")}),

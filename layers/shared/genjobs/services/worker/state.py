@@ -38,6 +38,9 @@ class WorkerSettings:
     # started invocation and each recorded state extends the job's lease to now + this
     video_lease: timedelta = timedelta(minutes=30)
     retry_backoff: timedelta = timedelta(seconds=5)
+    # the media bucket's region: Bedrock writes a video only to a bucket in its model's region (None: unknown,
+    # not checked, e.g. local media)
+    media_region: str | None = None
     max_backoff: timedelta = timedelta(minutes=5)
 
     def backoff(self, retry_count: int) -> timedelta:

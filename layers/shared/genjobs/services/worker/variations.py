@@ -15,7 +15,7 @@ from genjobs.services.worker.state import RunOutcome, WorkerSettings, stale
 
 logger = logging.getLogger("genjobs.worker")
 
-# Nova Canvas and Titan Image Generator accept seeds in [0, 858993459]
+# Nova Canvas and Titan Image Generator accept seeds in [0, 858993459]; Stability AI in [0, 4294967294]
 MAX_SEED = 858_993_459
 
 
@@ -41,7 +41,8 @@ def run_variations(db: Database, provider: MediaProvider, store: MediaStore, cla
         seed = variation_seed(job_id, index)
         image = provider.generate_image(ImageRequest(
             model_id=claim.model_id, prompt=prompt, seed=seed, width=int(parameters.get("width", 1024)),
-            height=int(parameters.get("height", 1024)), parameters=parameters,
+            height=int(parameters.get("height", 1024)), parameters=parameters, family=claim.model_family,
+            region=claim.model_region,
         ))
         stored = store.put(variation_key(job_id, index), image.data, image.content_type)
         recorded = job_data.record_variation(

@@ -29,7 +29,7 @@ from genjobs.data import jobs as job_data
 from genjobs.data import videos as video_data
 from genjobs.data.jobs import Claim
 from genjobs.db import Database
-from genjobs.media.keyframe import fit_keyframe, frame_size
+from genjobs.media.keyframe import fit_keyframe, video_frame
 from genjobs.models.videos import VideoOutcome, VideoRecorded
 from genjobs.ports import Clock, MediaProvider, MediaStore, ProviderError, VideoRequest
 from genjobs.services.prompts import render_prompt
@@ -37,7 +37,7 @@ from genjobs.services.worker.state import JobCannotRun, RunOutcome, WorkerSettin
 
 logger = logging.getLogger("genjobs.videos")
 
-# Nova Reel accepts seeds in [0, 2147483646]
+# Nova Reel accepts seeds in [0, 2147483646] (Luma Ray2 takes no seed)
 MAX_VIDEO_SEED = 2_147_483_646
 OUTPUT_KEY = re.compile(
     r"^jobs/(?P<job_id>[0-9a-fA-F-]{36})/(?P<state>[a-z][a-z0-9_]{0,39})/(?P<invocation>[A-Za-z0-9._-]{1,128})"
@@ -85,8 +85,14 @@ def start_state_videos(db: Database, provider: MediaProvider, store: MediaStore,
 
     if not claim.persona_image_key:
         raise JobCannotRun("NO_APPROVED_IMAGE", "the persona has no approved variation with a stored image")
-    # Nova Reel starts from a keyframe of exactly the video's dimension: fit the (square) approved image
-    width, height = frame_size(parameters.get("dimension"))
+    if settings.media_region and claim.model_region and settings.media_region != claim.model_region:
+        # Bedrock writes an async invocation's output to an S3 bucket in the model's own region only
+        raise JobCannotRun("MODEL_REGION_MISMATCH",
+                           f"{claim.model_id} runs in {claim.model_region}; the media bucket is in "
+                           f"{settings.media_region}: deploy the stack in {claim.model_region} to use it")
+    # the first keyframe is the (square) approved image fitted to the video's frame: exactly the dimension
+    # for Nova Reel, the resolution at the aspect ratio for Luma Ray2
+    width, height = video_frame(claim.model_family, parameters)
     image = fit_keyframe(store.get(claim.persona_image_key), width, height)
     fmt = image_format(image)
 
@@ -113,7 +119,7 @@ def start_state_videos(db: Database, provider: MediaProvider, store: MediaStore,
             arn = provider.start_video(VideoRequest(
                 model_id=claim.model_id, prompt=prompt, seed=video_seed(job_id, state), image=image,
                 image_format=fmt, output_s3_uri=uri, client_request_token=token, duration_seconds=duration,
-                parameters=parameters,
+                parameters=parameters, family=claim.model_family, region=claim.model_region,
             ))
         except ProviderError as exc:
             video_data.record_invocation_failed(db, job_id=job_id, attempt=attempt, state=state, message=exc.message)
