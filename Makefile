@@ -13,6 +13,8 @@ ENV ?= dev
 PART ?= all
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 2000
+STATEFUL_EXAMPLES ?= 300
+STATEFUL_STEPS ?= 50
 
 .PHONY: help install run token test lint format validate build check-deploy lock-layer migrate openapi bench fuzz load deploy clean floors console-screenshots
 
@@ -45,8 +47,10 @@ test: $(STAMP) ## run the whole test suite on a real PostgreSQL (embedded unless
 console-screenshots: $(STAMP) ## run the console's browser tests and save the main pages' screenshots in docs/console/
 	@CONSOLE_SCREENSHOT_DIR=docs/console $(PY) -m pytest tests/e2e/console -q $(PYTEST_ARGS)
 
-fuzz: $(STAMP) ## schemathesis on every operation with FUZZ_EXAMPLES=2000 per operation (long; make test runs 25)
-	@FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/e2e/test_fuzz.py --timeout=3600 $(PYTEST_ARGS)
+fuzz: $(STAMP) ## schemathesis (FUZZ_EXAMPLES=2000 per operation) and the lifecycle state machine (STATEFUL_EXAMPLES=300 of STATEFUL_STEPS=50); make test runs 25 and 15x20
+	@FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) STATEFUL_EXAMPLES=$(STATEFUL_EXAMPLES) STATEFUL_STEPS=$(STATEFUL_STEPS) \
+		STATEFUL_SEED=random $(PY) -m pytest tests/e2e/test_fuzz.py tests/integration/test_lifecycle_stateful.py \
+		tests/e2e/test_hostile_corpus.py --timeout=3600 $(PYTEST_ARGS)
 
 load: $(STAMP) ## 16 clients for 60 s on the local runner, then the data checks (LOAD_CLIENTS, LOAD_SECONDS)
 	@$(PY) -m tests.load

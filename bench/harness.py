@@ -165,6 +165,10 @@ class MemoryStore:
     def url_for(self, key: str) -> str:
         return f"https://media.bench.invalid/{key}"
 
+    def delete(self, keys: Any) -> None:
+        for key in keys:
+            self.sizes.pop(key, None)
+
 
 class FastProvider:
     """An image model that answers at once with a tiny PNG, and a video model that is always in progress."""

@@ -1,11 +1,21 @@
 """The HTTP API's JWT authorizer, emulated: HS256 tokens signed with `LOCAL_JWT_SECRET`.
 
-In AWS the authorizer checks the token's signature against the issuer's keys, its `exp`/`nbf`/`iat`, issuer
-and audience, then hands the handler the claims as `requestContext.authorizer.jwt.claims` with every value
-turned into a string (numbers as digits, lists as `[a b]`). A request without a usable token never reaches
-the function: API Gateway answers 401 `{"message":"Unauthorized"}` itself, and 403 `{"message":"Forbidden"}` to
-a valid token without any of the route's `AuthorizationScopes` (read from the `scope` or `scp` claim). The
-same happens here.
+In AWS the authorizer checks the token's signature against the issuer's keys and then its claims: `exp` must
+be after the current time, `nbf` and `iat` before it, `iss`/`aud` must match, and a route's scopes must be in
+`scope`/`scp` (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-jwt-authorizer.html,
+"Authorizing API requests with a JWT authorizer"). A token without `exp` cannot pass "exp must be after the
+current time", so it is refused here too (it used to be accepted: a token that never expires). The handler
+gets the claims as `requestContext.authorizer.jwt.claims` with every value turned into a string (numbers as
+digits, lists as `[a b]`). A request without a usable token never reaches the function: API Gateway answers
+401 `{"message":"Unauthorized"}` itself, and 403 `{"message":"Forbidden"}` to a valid token without any of the
+route's `AuthorizationScopes` (read from the `scope` or `scp` claim). The same happens here.
+
+The merchant claim is checked here as well: it must be a JSON string (`null`, `true`, numbers, lists and
+objects are refused, 401). Stringified they would become tenants named "null"/"true"/"[a b]". AWS's docs do
+not say what API Gateway does with such values, so in AWS the identity provider must issue the claim as a
+string (a Cognito custom attribute of type String); locally, where we mint the tokens, the emulator refuses
+anything else. Its text rules (no NUL, no lone surrogate, no edge whitespace) are the layer's, in AWS and
+here (genjobs.http.resolver.merchant_id_from).
 """
 
 from __future__ import annotations
@@ -41,6 +51,8 @@ def issue_token(merchant_id: str, *, secret: str, merchant_claim: str = "merchan
 
 def _claim_string(value: Any) -> str:
     """How API Gateway's JWT authorizer presents a claim value: always a string."""
+    if value is None:
+        return "null"  # JSON's spelling, never Python's "None"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -74,8 +86,9 @@ class Rejection:
 
 
 class JwtAuthorizer:
-    def __init__(self, secret: str, *, leeway_seconds: int = 0) -> None:
+    def __init__(self, secret: str, *, merchant_claim: str = "merchant_id", leeway_seconds: int = 0) -> None:
         self._secret = secret
+        self._merchant_claim = merchant_claim
         self._leeway = leeway_seconds
 
     def authorize(self, authorization_header: str | None, required_scopes: tuple[str, ...] = ()
@@ -87,7 +100,9 @@ class JwtAuthorizer:
             token = token[7:].strip()
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"], leeway=self._leeway,
-                                options={"verify_aud": False, "require": []})
+                                options={"verify_aud": False, "require": ["exp"]})
+        except jwt.MissingRequiredClaimError:
+            return Rejection("the token has no exp claim")
         except jwt.ExpiredSignatureError:
             return Rejection("the token has expired")
         except jwt.ImmatureSignatureError:
@@ -96,6 +111,9 @@ class JwtAuthorizer:
             return Rejection(f"invalid token: {type(exc).__name__}")
         if not isinstance(claims, dict):
             return Rejection("invalid token: claims are not an object")
+        merchant = claims.get(self._merchant_claim)
+        if self._merchant_claim in claims and not isinstance(merchant, str):
+            return Rejection(f"the {self._merchant_claim} claim is not a string")
         scopes = _scopes(claims)
         if required_scopes and not set(required_scopes) & set(scopes or []):
             return Rejection("the token lacks the required scope", status=403)

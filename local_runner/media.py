@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -81,6 +81,10 @@ class LocalMediaStore:
 
     def get(self, key: str) -> bytes:
         return self.path_for(key).read_bytes()
+
+    def delete(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.path_for(key).unlink(missing_ok=True)  # like S3: a missing key counts as deleted
 
 
 ObjectCreatedCallback = Callable[[str, str, int], None]

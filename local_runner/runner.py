@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -40,6 +41,23 @@ def function_names(specs: list[FunctionSpec], *, worker_function: str) -> dict[s
     worker_dir = "worker" if any(s.name == "worker" for s in specs) else "generation"
     names.setdefault(worker_function, worker_dir)
     return names
+
+
+CURSOR_KEYS_FILE = "cursor-keys"
+
+
+def local_cursor_keys(local_dir: Path) -> str:
+    """The list cursors' keys of this machine (CURSOR_KEYS), generated once and kept in .local/cursor-keys:
+    one key a line, the first signs and the others still verify. To rotate, put a new line first (and drop
+    the old one once the cursors it signed no longer matter); the runner reads the file when it starts."""
+    path = local_dir / CURSOR_KEYS_FILE
+    if not path.exists():
+        local_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # readable by this user only
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48) + "\n")
+    keys = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return ",".join(keys)
 
 
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
@@ -248,8 +266,8 @@ class Runner:
                 logger.warning("openapi: %s", note)
             return document
 
-        gateway = Gateway(routes, lambdas, JwtAuthorizer(secret), media_root=settings.local_dir / "media",
-                          openapi=openapi)
+        authorizer = JwtAuthorizer(secret, merchant_claim=settings.merchant_claim)
+        gateway = Gateway(routes, lambdas, authorizer, media_root=settings.local_dir / "media", openapi=openapi)
         (settings.local_dir / "media").mkdir(parents=True, exist_ok=True)
         server.gateway = gateway
         self._server_thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
@@ -277,6 +295,7 @@ class Runner:
         }
         for name, value in defaults.items():
             os.environ.setdefault(name, value)
+        os.environ.setdefault("CURSOR_KEYS", local_cursor_keys(self.settings.local_dir))
 
     def _start_timers(self, template: dict[str, Any], specs: list[FunctionSpec], lambdas: Any,
                       broken: list[str]) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from genjobs.ports import InvokeFailed
+
 from local_runner.apigw import (
     BadIntegrationResponse,
     HttpRequest,
@@ -46,6 +48,10 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 class PayloadTooLarge(Exception):
     pass
+
+
+# Lambda's Invoke API path (the function name, ARN or name:qualifier, URL-encoded)
+LAMBDA_INVOKE_PATH = re.compile(r"/2015-03-31/functions/(?P<name>[^/]+)/invocations")
 
 
 class Gateway:
@@ -95,6 +101,9 @@ class Gateway:
     # ------------------------------------------------------------------ local extras
     def _local(self, request: HttpRequest) -> tuple[HttpResponse, str] | None:
         method, path = request.method.upper(), request.raw_path
+        invoked = LAMBDA_INVOKE_PATH.fullmatch(path)
+        if method == "POST" and invoked is not None:
+            return self._invoke(unquote(invoked["name"]), request.body), "lambda"
         if method not in ("GET", "HEAD"):
             return None
         if path.startswith("/media/"):
@@ -115,6 +124,34 @@ class Gateway:
             return HttpResponse(200, [("Content-Type", SWAGGER_ASSETS[name]),
                                       ("Cache-Control", "public, max-age=86400")], data), "docs"
         return None
+
+    def _invoke(self, name: str, body: bytes) -> HttpResponse:
+        """Lambda's Invoke API, RequestResponse only: the function's result as the body (200); a function that
+        raised is still 200, with `X-Amz-Function-Error: Unhandled` and `{errorMessage, errorType}`
+        (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html). Unsigned: the runner listens on
+        127.0.0.1 only. The trusted callers' direct invocations (`{"action": ...}`) reach the functions this way."""
+        try:
+            pool = self.lambdas.pool_for(name)
+        except InvokeFailed:
+            return json_response(404, {"Type": "User", "message": f"Function not found: {name}"},
+                                 [("X-Amzn-ErrorType", "ResourceNotFoundException")])
+        try:
+            payload = json.loads(body or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return json_response(400, {"Type": "User", "message": "Could not parse request body into json"},
+                                 [("X-Amzn-ErrorType", "InvalidRequestContentException")])
+        except (RecursionError, ValueError) as exc:
+            # valid JSON that Python's decoder cannot take (nested past its recursion limit, an integer past its
+            # digit limit): in Lambda the runtime fails to unmarshal the event before any handler runs
+            return json_response(200, {"errorMessage": f"Unable to unmarshal input: {exc}"[:300],
+                                       "errorType": "Runtime.UnmarshalError"}, [("X-Amz-Function-Error", "Unhandled")])
+        try:
+            answer = json.dumps(pool.invoke(payload)).encode()
+        except Exception as exc:
+            logger.error("%s raised on a direct invoke:\n%s", name, traceback.format_exc())
+            return json_response(200, {"errorMessage": str(exc), "errorType": type(exc).__name__},
+                                 [("X-Amz-Function-Error", "Unhandled")])
+        return json_response(200, answer)
 
     def media_path(self, raw_path: str) -> Path | None:
         """The file for /media/<key>, or None (missing, or outside the media directory)."""

@@ -20,6 +20,8 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "genjobs-tests")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+# the list cursors' key (genjobs.settings CURSOR_KEYS): a test-only value, like the local runner's own
+os.environ.setdefault("CURSOR_KEYS", "tests-only-cursor-key-0123456789abcdef")
 
 
 @pytest.fixture(scope="session")

@@ -127,9 +127,11 @@ def list_jobs(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> JobPage:
     _operator()
-    return jobs.list_all_jobs(dependencies.get().db, merchant_id=merchant_id, status=status, job_type=job_type,
+    deps = dependencies.get()
+    return jobs.list_all_jobs(deps.db, merchant_id=merchant_id, status=status, job_type=job_type,
                               created_after=aware(created_after, "created_after"),
-                              created_before=aware(created_before, "created_before"), limit=limit, cursor=cursor)
+                              created_before=aware(created_before, "created_before"), limit=limit, cursor=cursor,
+                              cursor_keys=deps.cursor_keys())
 
 
 @app.post("/admin/jobs/<job_id>/retry", status_code=202,
@@ -156,7 +158,8 @@ def list_audit(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> AuditPage:
     _operator()
-    return audit.list_audit(dependencies.get().db, limit=limit, cursor=cursor)
+    deps = dependencies.get()
+    return audit.list_audit(deps.db, limit=limit, cursor=cursor, cursor_keys=deps.cursor_keys())
 
 
 lambda_handler = Function("admin", http=app)

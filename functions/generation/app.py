@@ -100,6 +100,7 @@ def list_personas(
 ) -> PersonaPage:
     deps = dependencies.get()
     return personas.list_personas(deps.db, _merchant(), status=status, limit=limit, cursor=cursor,
+                                  cursor_keys=deps.cursor_keys(),
                                   cooldown=deps.settings.regeneration_cooldown, clock=deps.clock)
 
 

@@ -62,7 +62,8 @@ def get_ledger(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> LedgerPage:
     deps = dependencies.get()
-    return limits.ledger(deps.db, merchant_id_from(app, deps.settings.merchant_claim), limit=limit, cursor=cursor)
+    return limits.ledger(deps.db, merchant_id_from(app, deps.settings.merchant_claim), limit=limit, cursor=cursor,
+                         cursor_keys=deps.cursor_keys())
 
 
 def dispatch(action: LimitsAction) -> RateLimitCheck | CooldownCheck | UsageRecorded:

@@ -3,9 +3,10 @@ model lifecycle check.
 
 Direct invoke: {"action": "sweep"} runs every sweep; "rescue", "redispatch", "poll_videos", "retention"
 run one. Counts are published as EMF metrics (JobsRescued, JobsTimedOut, JobsRedispatched, JobsDeleted,
-JobsArchived, VideosRecoveredByPolling, VideosFailed). {"action": "model_lifecycle"} (the daily schedule's
-input) asks Bedrock about every enabled model and publishes ModelLegacy (enabled models that are legacy or
-eol; the ModelLegacyAlarm watches it), ModelsChecked and ModelLifecycleErrors.
+JobsArchived, PersonasPurged, MediaObjectsDeleted, VideosRecoveredByPolling, VideosFailed).
+{"action": "model_lifecycle"} (the daily schedule's input) asks Bedrock about every enabled model and
+publishes ModelLegacy (enabled models that are legacy or eol; the ModelLegacyAlarm watches it), ModelsChecked
+and ModelLifecycleErrors.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ logger = logging.getLogger("genjobs.maintenance")
 metrics = Metrics(namespace=get_settings().metrics_namespace, service="maintenance")
 
 METRICS = {"rescued": "JobsRescued", "timed_out": "JobsTimedOut", "redispatched": "JobsRedispatched",
-           "deleted": "JobsDeleted", "archived": "JobsArchived", "videos_completed": "VideosRecoveredByPolling",
+           "deleted": "JobsDeleted", "archived": "JobsArchived", "personas_purged": "PersonasPurged",
+           "media_deleted": "MediaObjectsDeleted", "videos_completed": "VideosRecoveredByPolling",
            "videos_failed": "VideosFailed"}
 
 
@@ -40,7 +42,9 @@ def run_sweeps(which: str) -> maintenance.SweepReport:
         redispatch_after=timedelta(seconds=config.redispatch_after_seconds),
         retention_failed=timedelta(days=config.retention_failed_days),
         retention_archive=timedelta(days=config.retention_archive_days),
+        persona_purge_after=timedelta(days=config.persona_purge_after_days),
         video_report_after=timedelta(seconds=config.video_poll_after_seconds),
+        video_lease=config.job_video_lease,
         batch_size=config.maintenance_batch_size,
     )
     db, clock = deps.db, deps.clock
@@ -52,7 +56,7 @@ def run_sweeps(which: str) -> maintenance.SweepReport:
     if which in ("sweep", "poll_videos"):
         maintenance.poll_stale_videos(db, deps.provider, deps.store, settings=settings, clock=clock, report=report)
     if which in ("sweep", "retention"):
-        maintenance.apply_retention(db, settings=settings, clock=clock, report=report)
+        maintenance.apply_retention(db, deps.store, settings=settings, clock=clock, report=report)
     for field_name, metric in METRICS.items():
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=getattr(report, field_name))
     logger.info("maintenance sweep", extra={"sweep": which, **asdict(report)})

@@ -107,9 +107,11 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> JobPage:
-    return jobs.list_jobs(dependencies.get().db, _merchant(), status=status, persona_id=persona_id,
-                          job_type=job_type, created_after=aware(created_after, "created_after"),
-                          created_before=aware(created_before, "created_before"), limit=limit, cursor=cursor)
+    deps = dependencies.get()
+    return jobs.list_jobs(deps.db, _merchant(), status=status, persona_id=persona_id, job_type=job_type,
+                          created_after=aware(created_after, "created_after"),
+                          created_before=aware(created_before, "created_before"), limit=limit, cursor=cursor,
+                          cursor_keys=deps.cursor_keys())
 
 
 @app.get("/jobs/<job_id>/events",
@@ -139,7 +141,7 @@ def cancel_job(job_id: UUID) -> Job:
 
 def run_command(command: ProgressCommand) -> JobProgress:
     deps = dependencies.get()
-    return jobs.run_command(deps.db, command, clock=deps.clock)
+    return jobs.run_command(deps.db, command, clock=deps.clock, lease=deps.settings.job_lease)
 
 
 def object_created(event: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +161,8 @@ def object_created(event: dict[str, Any]) -> dict[str, Any]:
             logger.info("ignoring S3 %s for %s", record.event_name, key)
             continue
         results.append(record_video_output(deps.db, deps.store, bucket=record.s3.bucket.name, key=key,
-                                           size=record.s3.object.size, clock=deps.clock))
+                                           size=record.s3.object.size, clock=deps.clock,
+                                           lease=deps.settings.job_video_lease))
     return {"records": [r.model_dump(mode="json") for r in results]}
 
 

@@ -8,6 +8,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from genjobs import dependencies
 from genjobs.entry import Function
+from genjobs.errors import DatabaseUnavailable
 from genjobs.models.actions import WORKER_ACTIONS, RunJob
 from genjobs.services import worker
 from genjobs.settings import get_settings
@@ -17,11 +18,15 @@ metrics = Metrics(namespace=get_settings().metrics_namespace, service="worker")
 
 def run_job(action: RunJob) -> worker.RunOutcome:
     deps = dependencies.get()
-    settings = worker.WorkerSettings(lease=deps.settings.job_lease, media_region=getattr(deps.store, "region", None))
+    settings = worker.WorkerSettings(lease=deps.settings.job_lease, video_lease=deps.settings.job_video_lease,
+                                     media_region=getattr(deps.store, "region", None))
     outcome = worker.run_job(deps.db, deps.provider, deps.store, action.job_id, settings=settings, clock=deps.clock)
     if outcome.charged:
         metrics.add_metric(name="GenerationCostUsd", unit=MetricUnit.NoUnit, value=outcome.cost_usd)
     return outcome
 
 
-lambda_handler = Function("worker", actions=WORKER_ACTIONS, dispatch=run_job, metrics=metrics)
+# run_job arrives as an async invoke: a database outage must fail the invocation (Lambda retries it, then the
+# DLQ), not answer ok:false, which Lambda counts as done
+lambda_handler = Function("worker", actions=WORKER_ACTIONS, dispatch=run_job, metrics=metrics,
+                          propagate={"run_job": (DatabaseUnavailable,)})

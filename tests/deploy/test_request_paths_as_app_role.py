@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from genjobs.db import Database, DatabaseSettings
 from genjobs.models.personas import CreatePersonaRequest
-from genjobs.ports import utc_now
+from genjobs.ports import CursorKeys, utc_now
 from genjobs.services import approval, jobs, limits, maintenance, personas, worker
 from genjobs.services.worker import videos as worker_videos
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -93,7 +93,7 @@ def test_a_persona_from_creation_to_state_videos_needs_only_the_app_role(app_db:
 
     # reads, limits, usage, cancel, delete, the maintenance sweeps
     assert jobs.get_job(app_db, "acme", videos.job.id).status == "completed"
-    assert len(jobs.list_jobs(app_db, "acme").items) == 2
+    assert len(jobs.list_jobs(app_db, "acme", cursor_keys=CursorKeys((b"k" * 32,))).items) == 2
     assert jobs.job_timeline(app_db, "acme", started.job.id).items
     assert limits.get_usage(app_db, "acme", default_hourly_limit=10, clock=clock).generations_last_hour == 2
     assert limits.record_usage(app_db, "acme", usage_key="extra", amount_usd=Decimal(1), clock=clock).recorded
@@ -121,5 +121,5 @@ def test_a_persona_from_creation_to_state_videos_needs_only_the_app_role(app_db:
     clock.advance(utc_now() - clock() + timedelta(days=1))  # the database stamps completed_at with its own now()
     maintenance.rescue_stale_jobs(app_db, invoker, settings=sweep, clock=clock)
     maintenance.redispatch_queued_jobs(app_db, invoker, settings=sweep, clock=clock)
-    report = maintenance.apply_retention(app_db, settings=sweep, clock=clock)
+    report = maintenance.apply_retention(app_db, store, settings=sweep, clock=clock)
     assert report.deleted == 1 and report.archived == 2

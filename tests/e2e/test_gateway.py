@@ -65,10 +65,20 @@ def _unsigned(claims: dict[str, object]) -> str:
     ("not yet valid", "nbf"),
     ("empty bearer", "Bearer "),
     ("basic auth", "Basic YWNtZTphY21l"),
+    ("no exp", "no-exp"),
+    ("merchant claim true", "merchant-true"),
+    ("merchant claim null", "merchant-null"),
+    ("merchant claim list", "merchant-list"),
 ])
 def test_bad_tokens_answer_401_like_api_gateway(runner: RunnerProcess, label: str, header: str) -> None:
     if header == "expired":
         header = "Bearer " + token_for("acme", hours=-1)
+    elif header == "no-exp":
+        header = "Bearer " + jwt.encode({"merchant_id": "acme"}, local_settings().jwt_secret, algorithm="HS256")
+    elif header.startswith("merchant-"):
+        value = {"merchant-true": True, "merchant-null": None, "merchant-list": ["acme", "globex"]}[header]
+        header = "Bearer " + jwt.encode({"merchant_id": value, "exp": 4_000_000_000}, local_settings().jwt_secret,
+                                        algorithm="HS256")
     elif header == "nbf":
         header = "Bearer " + token_for("acme", extra_claims={"nbf": 4_000_000_000})
     reply = request(runner.base_url, "GET", "/usage", headers={"Authorization": header})

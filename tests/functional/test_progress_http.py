@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -17,6 +19,7 @@ from genjobs import dependencies
 from genjobs.data import jobs as job_data
 from genjobs.data import maintenance as maintenance_data
 from genjobs.db import Database, record_statements
+from genjobs.ports import CursorKeys
 from genjobs.settings import Settings
 
 import functions.progress.app as progress_app
@@ -294,6 +297,46 @@ def test_tampered_cursors_are_400(acme: MerchantClient, db: Database) -> None:
     # Then each is a 400 BAD_REQUEST, never a 500
     assert [(s, e["error"]["code"]) for s, e, _ in answers] == [(400, "BAD_REQUEST")] * (len(tampered) + 1)
     assert list_jobs(acme, cursor=cursor)[0] == 200
+
+
+def test_a_cursor_is_bound_to_its_merchant_and_keyed_with_the_configured_secret(
+        acme: MerchantClient, globex: MerchantClient, db: Database) -> None:
+    # Given a genuine cursor of acme's list, and one forged with the key that used to be a constant in the source
+    insert_jobs(db, "acme", [BASE_TIME - timedelta(minutes=i) for i in range(3)])
+    insert_jobs(db, "globex", [BASE_TIME - timedelta(minutes=i) for i in range(3)])
+    cursor = list_jobs(acme, limit="1")[1]["next_cursor"]
+    payload = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))[:-12]
+    old_tag = hmac.new(b"genjobs-job-list-cursor-v1", payload, hashlib.sha256).digest()[:12]
+    forged = base64.urlsafe_b64encode(payload + old_tag).decode().rstrip("=")
+
+    # When globex pages with acme's cursor, and acme with the forged one
+    foreign = list_jobs(globex, limit="1", cursor=cursor)
+    forgery = list_jobs(acme, limit="1", cursor=forged)
+
+    # Then both are 400 BAD_REQUEST (as documented), and acme's own cursor still pages acme's list
+    assert (foreign[0], foreign[1]["error"]["code"]) == (400, "BAD_REQUEST")
+    assert (forgery[0], forgery[1]["error"]["code"]) == (400, "BAD_REQUEST")
+    assert list_jobs(acme, limit="1", cursor=cursor)[0] == 200
+
+
+def test_cursor_keys_rotate_and_the_previous_key_still_verifies(acme: MerchantClient, db: Database) -> None:
+    # Given a cursor signed with the key configured now
+    insert_jobs(db, "acme", [BASE_TIME - timedelta(minutes=i) for i in range(3)])
+    old = dependencies.get().cursor_keys()
+    cursor = list_jobs(acme, limit="1")[1]["next_cursor"]
+    new_key = b"rotated-cursor-key-fedcba9876543210"
+
+    # When the key rotates: the new key signs and the previous one still verifies
+    rotated = CursorKeys((new_key, old.signing))
+    with dependencies.overridden(cursor_keys=lambda: rotated):
+        status, page, _ = list_jobs(acme, limit="1", cursor=cursor)
+        # Then the old cursor pages on, and the next cursor is signed with the new key
+        assert status == 200 and page["next_cursor"] is not None
+        next_cursor = page["next_cursor"]
+    with dependencies.overridden(cursor_keys=lambda: CursorKeys((new_key,))):
+        assert list_jobs(acme, limit="1", cursor=next_cursor)[0] == 200
+        # And once the previous key is gone, cursors it signed are refused
+        assert list_jobs(acme, limit="1", cursor=cursor)[0] == 400
 
 
 # -- timeline -------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from genjobs.db import Database
 from genjobs.services import maintenance, worker
 from moto import mock_aws
 
+from local_runner.media import LocalMediaStore
 from tests.support.database import make_database
 from tests.support.fakes import FrozenClock, RecordingInvoker, bedrock_client, stub_images
 from tests.support.starts import new_persona, start
@@ -206,7 +207,7 @@ def finished_job(db: Database, clock: FrozenClock, status: str, days_ago: int, p
     return job.id
 
 
-def test_retention_removes_exactly_what_is_due(db: Database) -> None:
+def test_retention_removes_exactly_what_is_due(db: Database, store: LocalMediaStore) -> None:
     clock = FrozenClock()
     old_failed = finished_job(db, clock, "failed", 31)
     old_canceled = finished_job(db, clock, "canceled", 45)
@@ -222,7 +223,7 @@ def test_retention_removes_exactly_what_is_due(db: Database) -> None:
     db.execute("UPDATE personas SET status = 'active', approved_variation_id = %s WHERE id = %s", (variation, persona))
     events_before = db.fetch_value("SELECT count(*) FROM job_events WHERE job_id = %s", (old_completed,))
 
-    report = maintenance.apply_retention(db, settings=SETTINGS, clock=clock)
+    report = maintenance.apply_retention(db, store, settings=SETTINGS, clock=clock)
 
     remaining = {r["id"] for r in db.fetch_all("SELECT id FROM generation_jobs")}
     assert (report.deleted, report.archived) == (2, 1)
@@ -239,16 +240,16 @@ def test_retention_removes_exactly_what_is_due(db: Database) -> None:
     assert db.fetch_value("SELECT count(*) FROM media_outputs WHERE job_id = %s", (old_completed,)) == 1
     assert db.fetch_value("SELECT archived_at FROM generation_jobs WHERE id = %s", (recent_completed,)) is None
     # a second run finds nothing more to do
-    again = maintenance.apply_retention(db, settings=SETTINGS, clock=clock)
+    again = maintenance.apply_retention(db, store, settings=SETTINGS, clock=clock)
     assert (again.deleted, again.archived) == (0, 0)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-def test_retention_is_batched(db: Database, batch: int) -> None:
+def test_retention_is_batched(db: Database, store: LocalMediaStore, batch: int) -> None:
     clock = FrozenClock()
     for _ in range(5):
         finished_job(db, clock, "failed", 40)
     settings = maintenance.MaintenanceSettings(worker_function="w", batch_size=batch, max_batches=2)
-    report = maintenance.apply_retention(db, settings=settings, clock=clock)
+    report = maintenance.apply_retention(db, store, settings=settings, clock=clock)
     assert report.deleted == min(5, batch * 2)
     assert db.fetch_value("SELECT count(*) FROM generation_jobs") == 5 - min(5, batch * 2)

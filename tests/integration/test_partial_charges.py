@@ -79,7 +79,7 @@ def deliver(db: Database, job_id: UUID, state: str, clock: FrozenClock) -> str:
     key = f"jobs/{job_id}/{state}/inv0001/output.mp4"
     answer = job_data.record_state(db, job_id=job_id, merchant_id=None, attempt=None, running=("generating_videos",),
                                    state=state, url=f"http://media.test/{key}", bucket="b", key=key, size_bytes=2500,
-                                   complete_when_done=True, now=clock())
+                                   complete_when_done=True, now=clock(), lease=LEASE)
     return answer.outcome
 
 

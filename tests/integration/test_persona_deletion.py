@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from genjobs.db import Database
 from genjobs.errors import Conflict, NotFound
+from genjobs.ports import CursorKeys
 from genjobs.services import jobs, personas
 
 from tests.support.fakes import FrozenClock, RecordingInvoker
@@ -79,6 +80,6 @@ def test_a_deleted_persona_lists_no_jobs_and_replays_nothing(db: Database) -> No
 
     # Then listing its jobs is 404, like the persona, and a replay of the key is 404 instead of the old job
     with pytest.raises(NotFound):
-        jobs.list_jobs(db, "acme", persona_id=persona)
+        jobs.list_jobs(db, "acme", persona_id=persona, cursor_keys=CursorKeys((b"k" * 32,)))
     with pytest.raises(NotFound):
         start(db, persona, clock, key="first-try")

@@ -314,3 +314,25 @@ def test_client_request_tokens_are_valid_and_distinct() -> None:
     assert len(tokens) == 6
     assert all(1 <= len(t) <= 256 and t[0].isalnum() and t[-1].isalnum() and set(t) <= set(
         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") for t in tokens)
+
+
+def test_a_second_output_for_a_state_does_not_replace_the_personas_video(
+        db: Database, s3_store: S3MediaStore) -> None:
+    # Given a job generating two videos whose "idle" state was delivered
+    clock = FrozenClock()
+    persona, job_id = video_job(db, s3_store, clock, states=["idle", "talking"])
+    db.execute("UPDATE generation_jobs SET status = 'processing', attempt = 1 WHERE id = %s", (job_id,))
+    db.execute("UPDATE generation_jobs SET status = 'generating_videos' WHERE id = %s", (job_id,))
+    first = deliver(db, s3_store, job_id, "idle", clock)
+    shown = db.fetch_value("SELECT video_states ->> 'idle' FROM personas WHERE id = %s", (persona,))
+
+    # When a second output for the same state arrives (another invocation's file: a late or retried one)
+    key = video_output_key(job_id, "idle", invocation_id="inv0002")
+    s3_store.put(key, b"\x00\x00\x00\x18ftypisom", "video/mp4")
+    second = worker_videos.record_video_output(db, s3_store, bucket=BUCKET, key=key, size=12, clock=clock)
+
+    # Then it is recorded as a file, but the persona still shows the first video and the state counts once
+    assert first.outcome == "recorded" and second.outcome == "recorded"
+    assert shown == s3_store.url_for(video_output_key(job_id, "idle"))
+    assert db.fetch_value("SELECT video_states ->> 'idle' FROM personas WHERE id = %s", (persona,)) == shown
+    assert db.fetch_value("SELECT states_generated FROM generation_jobs WHERE id = %s", (job_id,)) == ["idle"]

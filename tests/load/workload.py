@@ -19,7 +19,6 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +40,9 @@ class Stats:
     violations: list[str] = field(default_factory=list)
     counters: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # faults are injected (tests/load/faults.py): an answer that says "the database is away, retry" (HTTP 503
+    # with Retry-After, a direct invoke's SERVICE_UNAVAILABLE) is expected; the flow stops there
+    faults: bool = False
 
     def record(self, route: str, status: str, seconds: float, *, expected: bool, detail: str = "") -> None:
         with self.lock:
@@ -118,6 +120,10 @@ class HttpClient:
         except ValueError:
             parsed = data
         ok = response.status in tuple(expect)
+        if not ok and self.stats.faults and response.status == 503 and response.getheader("Retry-After"):
+            self.stats.record(route, "503", elapsed, expected=True)
+            self.stats.count("503 with Retry-After (database away)")
+            raise Unexpected(route)
         self.stats.record(route, str(response.status), elapsed, expected=ok, detail=f"{method} {path}: {data!r}")
         if not ok:
             raise Unexpected(route)
@@ -285,6 +291,7 @@ class ExternalWorker:
         self._db = dependencies.get().db
         self._clock = utc_now
         config = get_settings()
+        self._lease = config.job_lease
         self._limits = jobs.LimitSettings(default_hourly_limit=config.hourly_generation_limit,
                                           cooldown=config.regeneration_cooldown, max_retries=config.max_retries)
 
@@ -301,6 +308,10 @@ class ExternalWorker:
                                   detail=repr(exc))
             raise Unexpected(route) from exc
         status = "ok" if answer.get("ok") else str((answer.get("error") or {}).get("code"))
+        if status == "SERVICE_UNAVAILABLE" and self.ctx.stats.faults and status not in expect:
+            self.ctx.stats.record(route, status, time.perf_counter() - started, expected=True)
+            self.ctx.stats.count("SERVICE_UNAVAILABLE invokes (database away)")
+            raise Unexpected(route)
         self.ctx.stats.record(route, status, time.perf_counter() - started, expected=status in expect,
                               detail=json.dumps(answer)[:300])
         if status not in expect:
@@ -322,7 +333,8 @@ class ExternalWorker:
             job_type="state_videos", body={"states": states}, variation_count=None, states=states,
             prompt_variables={}, idempotency_key=None, limits=self._limits, clock=self._clock,
             worker_function="genjobs-generation").job
-        claim = claim_job(self._db, job.id, self._clock(), timedelta(minutes=5))
+        # the lease of the runner's workers: a flow cut off by an outage leaves a job the rescue sweep finds
+        claim = claim_job(self._db, job.id, self._clock(), self._lease)
         self.ctx.stats.record("external start+claim", "ok" if claim else "not claimed", time.perf_counter() - started,
                               expected=claim is not None)
         if claim is None:

@@ -112,3 +112,34 @@ class LambdaStub:
     def fail_dispatch(self) -> None:
         self.stubber.add_client_error("invoke", service_error_code="TooManyRequestsException",
                                       service_message="Rate exceeded", http_status_code=429)
+
+
+class CountingS3:
+    """A boto3 S3 client (moto's) that counts the DeleteObjects requests and their sizes."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.delete_batches: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def delete_objects(self, **kwargs: Any) -> Any:
+        self.delete_batches.append(len(kwargs["Delete"]["Objects"]))
+        return self._client.delete_objects(**kwargs)
+
+
+class FailingDeletes:
+    """A media store whose deletes fail (S3 answering errors for the keys), wrapping a real one."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.bucket = store.bucket
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def delete(self, keys: Any) -> None:
+        from genjobs.ports import MediaDeleteFailed
+
+        raise MediaDeleteFailed(f"{len(keys)} object(s) not deleted: AccessDenied")

@@ -229,7 +229,7 @@ NAMES = tuple(i.name for i in INVARIANTS)
 
 
 def check_invariants(
-    conninfo: str,
+    conninfo: str | psycopg.Connection[Any],
     *,
     merchants: Sequence[str] | None = None,
     lease_grace: timedelta | None = None,
@@ -237,7 +237,8 @@ def check_invariants(
     exclude: Iterable[str] = (),
 ) -> list[Violation]:
     """The violated invariants (empty: all hold). `merchants` restricts the check to their rows;
-    `lease_grace` enables `stale_leases`; `include`/`exclude` pick invariants by name."""
+    `lease_grace` enables `stale_leases`; `include`/`exclude` pick invariants by name. `conninfo` may be an open
+    connection (not autocommit) that a caller checking after every step keeps: it is rolled back after."""
     wanted = set(include) if include is not None else set(NAMES)
     unknown = (wanted | set(exclude)) - set(NAMES)
     if unknown:
@@ -245,15 +246,27 @@ def check_invariants(
     wanted -= set(exclude)
     params: dict[str, Any] = {"merchants": list(merchants) if merchants is not None else None, "grace": lease_grace}
     violations: list[Violation] = []
-    with psycopg.connect(conninfo, row_factory=dict_row) as conn:
-        conn.read_only = True  # one read-only transaction: every query sees the same snapshot
+    if isinstance(conninfo, psycopg.Connection):
+        try:
+            _check(conninfo, wanted, params, lease_grace, violations)
+        finally:
+            conninfo.rollback()
+        return violations
+    with psycopg.connect(conninfo) as conn:
+        _check(conn, wanted, params, lease_grace, violations)
+    return violations
+
+
+def _check(conn: psycopg.Connection[Any], wanted: set[str], params: dict[str, Any], lease_grace: timedelta | None,
+           violations: list[Violation]) -> None:
+    conn.read_only = True  # one read-only transaction: every query sees the same snapshot
+    with conn.cursor(row_factory=dict_row) as cur:
         for invariant in INVARIANTS:
             if invariant.name not in wanted or (invariant.needs_grace and lease_grace is None):
                 continue
-            rows = conn.execute(invariant.sql, params).fetchall()
+            rows = cur.execute(invariant.sql, params).fetchall()
             if rows:
                 violations.append(Violation(invariant, len(rows), [dict(r) for r in rows[:SAMPLE_ROWS]]))
-    return violations
 
 
 def assert_invariants(conninfo: str, **kwargs: Any) -> None:

@@ -74,3 +74,30 @@ def approved_persona(db: Database, merchant_id: str, store: MediaStore, *, clock
 
 def video_output_key(job_id: UUID, state: str, invocation_id: str = "inv0001") -> str:
     return f"jobs/{job_id}/{state}/{invocation_id}/output.mp4"
+
+
+class FilteredAfter(NoVideos):
+    """Local images for the first `images` requests, then a content filter refusal (the job fails at once,
+    keeping the images it made)."""
+
+    def __init__(self, store: Any, images: int) -> None:
+        super().__init__(store)
+        self.left = images
+
+    def generate_image(self, request: Any) -> Any:
+        from genjobs.ports import ContentFiltered
+
+        if self.left <= 0:
+            raise ContentFiltered("blocked by the content filter")
+        self.left -= 1
+        return super().generate_image(request)
+
+
+def failed_variations_job(db: Database, merchant_id: str, store: MediaStore, *, clock: FrozenClock,
+                          images: int = 2) -> tuple[UUID, UUID]:
+    """(persona_id, job_id): a variations job that stored `images` images and then failed (CONTENT_FILTERED)."""
+    persona = new_persona(db, merchant_id)
+    job_id = start_job(db, merchant_id, persona, clock=clock, job_type="character_variations", count=images + 1)
+    outcome = worker.run_job(db, FilteredAfter(store, images), store, job_id, settings=SETTINGS, clock=clock)
+    assert outcome.status == "failed", outcome
+    return persona, job_id

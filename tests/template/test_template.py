@@ -445,11 +445,12 @@ EXPECTED_ACTIONS = {
     "GenerationFunction": {"lambda:InvokeFunction"},
     # StartAsyncInvoke is authorized by bedrock:InvokeModel; bedrock:StartAsyncInvoke is no IAM action
     "WorkerFunction": {"s3:GetObject", "s3:PutObject", "bedrock:InvokeModel"},
-    "ProgressFunction": {"s3:GetObject"},
+    "ProgressFunction": {"s3:GetObject", "secretsmanager:GetSecretValue"},
     "LimitsFunction": set(),
     "ApprovalFunction": set(),
     "MigrateFunction": set(),
-    "MaintenanceFunction": {"lambda:InvokeFunction", "bedrock:GetAsyncInvoke", "bedrock:GetFoundationModel"},
+    "MaintenanceFunction": {"lambda:InvokeFunction", "bedrock:GetAsyncInvoke", "bedrock:GetFoundationModel",
+                            "s3:DeleteObject"},
     "AdminFunction": {"lambda:InvokeFunction"},  # a retried job is handed to the worker
 }
 
@@ -487,10 +488,13 @@ def test_resources_of_granted_actions_are_scoped() -> None:
                     if service == "s3":
                         assert _media_objects_arn_is_the_bucket(raw), f"{function.logical_id} {action} on {raw}"
                         continue
-                    resource = sub_text(raw)
+                    resource = raw if isinstance(raw, dict) and set(raw) == {"Ref"} else sub_text(raw)
                     where = f"{function.logical_id} {action} on {resource}"
                     if service == "lambda":
                         assert resource in function_arns, where
+                    elif service == "secretsmanager":  # the cursor key only, read by the function listing jobs
+                        assert resource == {"Ref": "CursorSigningSecret"}, where
+                        assert function.logical_id == "ProgressFunction", where
                     elif service == "bedrock":
                         # async invocations live in their model's region, which may not be the stack's
                         # (StartAsyncInvoke is authorized by bedrock:InvokeModel: there is no StartAsyncInvoke action)
@@ -516,6 +520,15 @@ def test_model_arns_cover_exactly_the_enabled_seeded_models(db: Database) -> Non
                         if st["Resource"] == MODEL_ARNS for a in as_list(st["Action"])}
     assert model_statements == {("WorkerFunction", "bedrock:InvokeModel"),
                                 ("MaintenanceFunction", "bedrock:GetFoundationModel")}
+
+
+def test_the_cursor_key_is_a_generated_secret_the_progress_function_is_pointed_at() -> None:
+    secret = RESOURCES["CursorSigningSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] == {"Ref": "CursorKeyLength"}
+    assert TEMPLATE["Parameters"]["CursorKeyLength"]["MinValue"] >= 32  # genjobs.ports.MIN_CURSOR_KEY_BYTES
+    variables = FUNCTIONS["ProgressFunction"].properties["Environment"]["Variables"]
+    assert variables["CURSOR_SECRET_ID"] == {"Ref": "CursorSigningSecret"}
 
 
 def test_proxy_role_reads_only_the_database_secret_and_connects_only_as_the_app_role() -> None:

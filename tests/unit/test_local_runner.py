@@ -29,6 +29,7 @@ from local_runner.lambdas import FunctionPool, InProcessInvoker, LocalLambdas
 from local_runner.runner import (
     S3Subscription,
     function_names,
+    local_cursor_keys,
     s3_subscriptions,
     scheduled_event,
     schedules,
@@ -203,13 +204,51 @@ def test_tokens_and_the_authorizer() -> None:
     hs512 = jwt.encode({"merchant_id": "acme"}, SECRET * 2, algorithm="HS512")
     assert isinstance(JwtAuthorizer(SECRET * 2).authorize(f"Bearer {hs512}"), Rejection)  # HS256 only
     no_exp = jwt.encode({"merchant_id": "acme"}, SECRET, algorithm="HS256")
-    assert isinstance(authorizer.authorize(f"Bearer {no_exp}"), Authorization)
+    assert authorizer.authorize(f"Bearer {no_exp}") == Rejection("the token has no exp claim")
     scoped = JwtAuthorizer(SECRET).authorize(f"Bearer {token}", ("jobs/read",))
     assert isinstance(scoped, Rejection) and scoped.status == 403  # a valid token without the scope: 403
     operator = issue_token("ops", secret=SECRET, extra_claims={"scope": "openid genjobs/admin"})
     allowed = JwtAuthorizer(SECRET).authorize(f"Bearer {operator}", ("genjobs/admin",))
     assert isinstance(allowed, Authorization) and allowed.scopes == ["openid", "genjobs/admin"]
     assert allowed.claims["scope"] == "openid genjobs/admin"
+
+
+def test_the_authorizer_is_as_strict_as_api_gateway_and_refuses_merchant_claims_that_are_not_strings() -> None:
+    # Given the emulated authorizer
+    authorizer = JwtAuthorizer(SECRET)
+    exp = 4_000_000_000
+
+    # When tokens carry a merchant claim that is null, true, a number, a list or an object
+    # Then each is refused before the function (no tenant named "None", "true" or "[a b]")
+    for value in (None, True, 7, ["a", "b"], {"id": "acme"}):
+        token = jwt.encode({"merchant_id": value, "exp": exp}, SECRET, algorithm="HS256")
+        assert authorizer.authorize(f"Bearer {token}") == Rejection("the merchant_id claim is not a string"), value
+
+    # And a token issued in the future (iat after now) is refused, as API Gateway refuses it
+    future = jwt.encode({"merchant_id": "acme", "exp": exp, "iat": exp - 10}, SECRET, algorithm="HS256")
+    assert isinstance(authorizer.authorize(f"Bearer {future}"), Rejection)
+
+    # And other claims that are null are presented as JSON spells them, never as Python's "None"
+    token = issue_token("acme", secret=SECRET, extra_claims={"nickname": None})
+    verdict = authorizer.authorize(token)
+    assert isinstance(verdict, Authorization) and verdict.claims["nickname"] == "null"
+
+    # And a string claim with edge whitespace passes the gateway (it is the layer that refuses it, 401)
+    spaced = issue_token(" acme ", secret=SECRET)
+    verdict = authorizer.authorize(spaced)
+    assert isinstance(verdict, Authorization) and verdict.claims["merchant_id"] == " acme "
+
+
+def test_cursor_keys_are_generated_once_under_local_and_rotate_by_a_new_first_line(tmp_path: Path) -> None:
+    # Given a fresh .local directory, When the runner asks for its cursor keys twice
+    first = local_cursor_keys(tmp_path)
+    # Then one key was generated, kept private, and is the same the second time
+    assert first == local_cursor_keys(tmp_path) and "," not in first and len(first) >= 32
+    assert (tmp_path / "cursor-keys").stat().st_mode & 0o077 == 0
+
+    # When a new key is put first, Then it signs and the previous one still verifies
+    (tmp_path / "cursor-keys").write_text("a-new-local-cursor-key-0123456789abcdef\n" + first + "\n")
+    assert local_cursor_keys(tmp_path) == f"a-new-local-cursor-key-0123456789abcdef,{first}"
 
 
 def test_s3_notification_shape_and_key_encoding() -> None:

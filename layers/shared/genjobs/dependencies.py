@@ -1,5 +1,5 @@
 """The one place that builds the shared objects of a container: settings, database, invoker, media
-provider and store, clock.
+provider and store, clock, the cursor keys.
 
 In AWS they are built on first use from the settings (RDS Proxy pool, Lambda, Bedrock, S3) and live as
 long as the container. The tests and the local runner replace any of them with `override(...)` (a frozen
@@ -16,8 +16,17 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from genjobs.db import Database
-from genjobs.ports import Clock, FunctionInvoker, MediaProvider, MediaStore, ModelCatalog, utc_now
-from genjobs.settings import Settings, get_settings
+from genjobs.ports import (
+    Clock,
+    CursorKeys,
+    CursorKeySource,
+    FunctionInvoker,
+    MediaProvider,
+    MediaStore,
+    ModelCatalog,
+    utc_now,
+)
+from genjobs.settings import Settings, SettingsError, get_settings
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,7 @@ class Dependencies:
     provider: MediaProvider
     store: MediaStore
     clock: Clock
+    cursor_keys: CursorKeySource
     catalog: ModelCatalog
 
 
@@ -44,6 +54,19 @@ def _build() -> Dependencies:
 
     settings = _overrides.get("settings") or get_settings()
 
+    def cursor_keys() -> CursorKeySource:
+        if settings.cursor_keys:
+            keys = CursorKeys.from_text(*settings.cursor_keys.split(","))
+            return lambda: keys
+        if settings.cursor_secret_id:
+            from genjobs.adapters.secrets import SecretsManagerCursorKeys
+
+            return SecretsManagerCursorKeys(settings.cursor_secret_id)
+
+        def unconfigured() -> CursorKeys:
+            raise SettingsError("CURSOR_SECRET_ID (or CURSOR_KEYS) must be set to page lists")
+        return unconfigured
+
     def part(name: str, make: Any) -> Any:
         return _overrides[name] if name in _overrides else make()
 
@@ -57,6 +80,7 @@ def _build() -> Dependencies:
         store=part("store", lambda: S3MediaStore(settings.media_bucket, base_url=settings.media_base_url,
                                                  region=settings.aws_region)),
         clock=part("clock", lambda: utc_now),
+        cursor_keys=part("cursor_keys", cursor_keys),
         catalog=part("catalog", BedrockModelCatalog),
     )
 
@@ -74,9 +98,9 @@ def get() -> Dependencies:
 
 
 def override(**parts: Any) -> None:
-    """Replace parts (`settings`, `db`, `invoker`, `provider`, `store`, `clock`, `catalog`) from now on; a part given as
-    None goes back to its default. Parts not named keep their override or default; nothing is built until
-    the next `get()`. Objects handed out before stay with their callers."""
+    """Replace parts (`settings`, `db`, `invoker`, `provider`, `store`, `clock`, `catalog`, `cursor_keys`) from
+    now on; a part given as None goes back to its default. Parts not named keep their override or default;
+    nothing is built until the next `get()`. Objects handed out before stay with their callers."""
     global _built  # noqa: PLW0603
     unknown = set(parts) - set(Dependencies.__dataclass_fields__)
     if unknown:

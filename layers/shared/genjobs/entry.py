@@ -6,8 +6,12 @@ custom resource — and the entry classifies each event, runs the matching part 
 
 * HTTP (API Gateway payload 2.0): bodies the API cannot take are refused first (`genjobs.http.requests`),
   then the resolver answers; errors are `{"error": {"code", "message", "details"}}` via `genjobs.http.errors`.
-* direct invoke `{"action": ...}`: `{"ok": true, "result": ...}` or `{"ok": false, "error": {...}}`, never an
-  unhandled exception (callers are trusted through IAM, so the merchant id may travel in the payload).
+* direct invoke `{"action": ...}`: `{"ok": true, "result": ...}` or `{"ok": false, "error": {...}}` (callers
+  are trusted through IAM, so the merchant id may travel in the payload). An action may declare errors that
+  propagate instead (`propagate={"run_job": (DatabaseUnavailable,)}`): an *async* invoke answered with
+  `ok:false` counts as a success to Lambda, so an infrastructure failure of the worker must raise out of the
+  handler — then Lambda retries the event and, after its retries, the dead-letter queue sees it. Such an
+  error is logged (with the action) before it leaves.
 * custom resource: CloudFormation always gets an answer, SUCCESS or FAILED with the reason, whatever is
   raised — otherwise the stack waits an hour for its timeout.
 * anything the function does not take: logged and answered `{"ok": false, "error": UNSUPPORTED_EVENT}`.
@@ -95,6 +99,7 @@ class Function:
         custom_resource: Callable[[dict[str, Any], LambdaContext], CustomResourceResult] | None = None,
         custom_resource_id: str | None = None,
         metrics: Metrics | None = None,
+        propagate: Mapping[str, tuple[type[BaseException], ...]] | None = None,
     ) -> None:
         if (actions is None) != (dispatch is None):
             raise TypeError("actions and dispatch go together")
@@ -108,6 +113,8 @@ class Function:
         self.custom_resource = custom_resource
         self.custom_resource_id = custom_resource_id or f"genjobs-{name}"
         self.metrics = metrics
+        # action name -> the errors that leave the handler instead of becoming {"ok": false}
+        self.propagate = dict(propagate or {})
         handle = self._handle
         if metrics is not None:
             handle = metrics.log_metrics(handle)
@@ -146,8 +153,13 @@ class Function:
         except ValidationError as exc:
             return failure("VALIDATION_ERROR", "The invocation payload is not valid.",
                            {"errors": validation_details(exc.errors(include_url=False, include_input=False))})
+        raised = self.propagate.get(str(getattr(action, "action", "")), ())
         try:
             result = self.dispatch(action)
+        except raised as exc:
+            self.logger.exception("direct invocation %s failed; raising so Lambda retries it",
+                                  getattr(action, "action", "?"), extra={"error_type": type(exc).__name__})
+            raise
         except GenjobsError as exc:
             return {"ok": False, "error": exc.to_dict()}
         except Exception:

@@ -8,7 +8,7 @@ trouble) send the job back to the queue with backoff; the rest fail it at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -20,6 +20,35 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# -- keys ------------------------------------------------------------------------------------------------
+
+MIN_CURSOR_KEY_BYTES = 32  # an HMAC-SHA256 key at least as long as the hash (RFC 2104 section 3)
+
+
+@dataclass(frozen=True)
+class CursorKeys:
+    """The keys of the list cursors: the first signs, every one verifies (the previous key still verifies
+    after a rotation, so the cursors of clients paging at that moment stay valid)."""
+
+    keys: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        if not self.keys or any(len(k) < MIN_CURSOR_KEY_BYTES for k in self.keys):
+            raise ValueError(f"cursor keys must be at least {MIN_CURSOR_KEY_BYTES} bytes each, and one at least")
+
+    @property
+    def signing(self) -> bytes:
+        return self.keys[0]
+
+    @classmethod
+    def from_text(cls, *texts: str | None) -> CursorKeys:
+        return cls(tuple(t.encode() for t in texts if t))
+
+
+# A source of the current cursor keys (a rotation is picked up without a restart).
+CursorKeySource = Callable[[], CursorKeys]
 
 
 # -- other functions of the stack ------------------------------------------------------------------------
@@ -160,3 +189,12 @@ class MediaStore(Protocol):
     def get(self, key: str) -> bytes: ...
 
     def url_for(self, key: str) -> str: ...
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """Delete these objects; a key that is already gone is not an error (so a repeated delete is
+        harmless). Raises MediaDeleteFailed when some could not be deleted."""
+        ...
+
+
+class MediaDeleteFailed(Exception):
+    """Some objects could not be deleted (the keys and the store's reasons are in the message)."""

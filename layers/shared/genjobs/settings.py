@@ -149,8 +149,13 @@ class Settings(_FromEnvironment):
     media_base_url: str | None = Field(default=None, validation_alias=_env("media_base_url", "MEDIA_BASE_URL"))
     worker_function_name: str = Field(default="genjobs-worker", min_length=1, validation_alias=_env(
         "worker_function_name", "WORKER_FUNCTION_NAME"))
-    job_lease_seconds: int = Field(default=300, ge=10, validation_alias=_env(
+    job_lease_seconds: int = Field(default=300, ge=10, le=3600, validation_alias=_env(
         "job_lease_seconds", "JOB_LEASE_SECONDS"))
+    # a state-videos job's lease once an invocation runs (Bedrock takes ~90 s per 6 s clip and queues beyond its
+    # quota); renewed by each started invocation and each recorded state. Until its first invocation is
+    # recorded the job holds the short JOB_LEASE_SECONDS lease, so a worker lost before that is rescued soon.
+    job_video_lease_seconds: int = Field(default=1800, ge=60, le=86_400, validation_alias=_env(
+        "job_video_lease_seconds", "JOB_VIDEO_LEASE_SECONDS"))
     max_retries: int = Field(default=3, ge=0, le=100, validation_alias=_env("max_retries", "JOB_MAX_RETRIES"))
     long_poll_tick_ms: int = Field(default=500, ge=10, le=10_000, validation_alias=_env(
         "long_poll_tick_ms", "LONG_POLL_TICK_MS"))
@@ -158,12 +163,20 @@ class Settings(_FromEnvironment):
         "retention_failed_days", "RETENTION_FAILED_DAYS"))
     retention_archive_days: PositiveInt = Field(default=90, validation_alias=_env(
         "retention_archive_days", "RETENTION_ARCHIVE_DAYS"))
+    # a deleted persona's media and rows are purged this long after the delete (an undo window for support)
+    persona_purge_after_days: int = Field(default=30, ge=1, le=3650, validation_alias=_env(
+        "persona_purge_after_days", "PERSONA_PURGE_AFTER_DAYS"))
     redispatch_after_seconds: PositiveInt = Field(default=120, validation_alias=_env(
         "redispatch_after_seconds", "REDISPATCH_AFTER_SECONDS"))
     maintenance_batch_size: PositiveInt = Field(default=100, le=10_000, validation_alias=_env(
         "maintenance_batch_size", "MAINTENANCE_BATCH_SIZE"))
     video_poll_after_seconds: PositiveInt = Field(default=600, validation_alias=_env(
         "video_poll_after_seconds", "VIDEO_POLL_AFTER_SECONDS"))
+    # The keys of the list cursors (GET /jobs): in AWS a Secrets Manager secret (its id or ARN; AWSCURRENT
+    # signs, AWSPREVIOUS still verifies after a rotation); locally the keys themselves, comma-separated, the
+    # signing key first (the local runner generates one under .local/ and sets it). CURSOR_KEYS wins.
+    cursor_secret_id: str | None = Field(default=None, validation_alias=_env("cursor_secret_id", "CURSOR_SECRET_ID"))
+    cursor_keys: str | None = Field(default=None, repr=False, validation_alias=_env("cursor_keys", "CURSOR_KEYS"))
     metrics_namespace: str = Field(default="genjobs", min_length=1, validation_alias=_env(
         "metrics_namespace", "POWERTOOLS_METRICS_NAMESPACE"))
     # the function's region (Lambda sets AWS_REGION): the media bucket's, since the stack creates it there
@@ -172,6 +185,15 @@ class Settings(_FromEnvironment):
     migrate_connect_retry_seconds: int = Field(default=240, ge=0, validation_alias=_env(
         "migrate_connect_retry_seconds", "MIGRATE_CONNECT_RETRY_SECONDS"))
     database: DatabaseSettings = Field(default_factory=DatabaseSettings.from_environment)
+
+    @field_validator("cursor_keys")
+    @classmethod
+    def _cursor_keys_long_enough(cls, value: str | None) -> str | None:
+        if value is not None:
+            from genjobs.ports import CursorKeys
+
+            CursorKeys.from_text(*value.split(","))  # raises when a key is shorter than 32 bytes
+        return value
 
     @field_validator("default_video_states", mode="before")
     @classmethod
@@ -189,6 +211,10 @@ class Settings(_FromEnvironment):
     @property
     def job_lease(self) -> timedelta:
         return timedelta(seconds=self.job_lease_seconds)
+
+    @property
+    def job_video_lease(self) -> timedelta:
+        return timedelta(seconds=self.job_video_lease_seconds)
 
 
 @cache

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from genjobs.adapters import AwsAdapter
-from genjobs.ports import StoredObject
+from genjobs.ports import MediaDeleteFailed, StoredObject
+
+# DeleteObjects takes up to 1000 keys per request; a missing key counts as deleted, and quiet mode answers only
+# the keys that failed (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html). It needs
+# s3:DeleteObject on each key.
+DELETE_BATCH = 1000
 
 
 class S3MediaStore(AwsAdapter):
@@ -33,3 +39,14 @@ class S3MediaStore(AwsAdapter):
     def get(self, key: str) -> bytes:
         body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body
+
+    def delete(self, keys: Sequence[str]) -> None:
+        failed: list[str] = []
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), DELETE_BATCH):
+            batch = unique[start:start + DELETE_BATCH]
+            answer = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+            failed += [f"{e.get('Key')}: {e.get('Code')}" for e in answer.get("Errors") or []]
+        if failed:
+            raise MediaDeleteFailed(f"{len(failed)} object(s) not deleted: {', '.join(failed[:5])}")

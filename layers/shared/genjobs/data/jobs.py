@@ -115,18 +115,20 @@ def record_variation(
 def record_state(
     db: Database, *, job_id: UUID, merchant_id: str | None, attempt: int | None, running: Sequence[str],
     state: str, url: str | None, bucket: str | None = None, key: str | None = None, size_bytes: int | None = None,
-    complete_when_done: bool, now: datetime,
+    complete_when_done: bool, now: datetime, lease: timedelta,
 ) -> JobAnswer:
-    """One state of a state-videos job (genjobs_record_state_v1): from an S3 notification or a command."""
-    return _answer(db, job_id, "SELECT genjobs_record_state_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    """One state of a state-videos job (genjobs_record_state_v2): from an S3 notification or a command; the
+    job's lease is renewed to `now + lease`."""
+    return _answer(db, job_id, "SELECT genjobs_record_state_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                    (job_id, merchant_id, attempt, list(running), state, url, bucket, key, size_bytes,
-                    complete_when_done, now))
+                    complete_when_done, now, lease))
 
 
 def report_progress(db: Database, *, job_id: UUID, merchant_id: str | None, attempt: int | None,
-                    step: str | None, progress: int | None) -> JobAnswer:
-    return _answer(db, job_id, "SELECT genjobs_report_progress_v1(%s, %s, %s, %s, %s)",
-                   (job_id, merchant_id, attempt, step, progress))
+                    step: str | None, progress: int | None, now: datetime, lease: timedelta) -> JobAnswer:
+    """A running job's step/progress (genjobs_report_progress_v2); its lease is renewed to `now + lease`."""
+    return _answer(db, job_id, "SELECT genjobs_report_progress_v2(%s, %s, %s, %s, %s, %s, %s)",
+                   (job_id, merchant_id, attempt, step, progress, now, lease))
 
 
 def complete_job(db: Database, *, job_id: UUID, merchant_id: str | None = None, attempt: int | None = None,

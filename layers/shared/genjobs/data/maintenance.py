@@ -4,6 +4,8 @@ concurrently with each other and with workers: a row is handled by exactly one o
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import LiteralString
+from uuid import UUID
 
 from genjobs.db import Database, Row
 
@@ -39,24 +41,73 @@ def claim_dispatches(db: Database, *, now: datetime, lost_after: timedelta, batc
     )
 
 
-def delete_expired_failed_jobs(db: Database, *, before: datetime, batch: int) -> int:
-    """Failed and canceled jobs finished before `before`, with their outputs, variations and timeline."""
+# A failed or canceled job is kept while something of it is still shown: its variation is the persona's approved
+# one, or one of its videos is the persona's video for a state (a failed state-videos job keeps the states it
+# made). It goes with its persona (purge_personas).
+_RETENTION_DUE: LiteralString = """
+    j.status IN ('failed', 'canceled') AND j.completed_at < %(before)s
+    AND NOT EXISTS (SELECT 1 FROM character_variations v JOIN personas p ON p.approved_variation_id = v.id
+                     WHERE v.job_id = j.id)
+    AND NOT EXISTS (SELECT 1 FROM media_outputs m JOIN personas p ON p.id = j.persona_id
+                     WHERE m.job_id = j.id AND p.deleted_at IS NULL
+                       AND m.url IN (SELECT s.value FROM jsonb_each_text(p.video_states) AS s))
+"""
+
+
+def expired_failed_jobs(db: Database, *, before: datetime, bucket: str, batch: int) -> list[Row]:
+    """Failed and canceled jobs finished before `before` that retention may delete, oldest first, each with
+    the keys of its media objects in `bucket` (`id`, `keys`). Reads only: the objects go first, then
+    `delete_failed_jobs` deletes the rows."""
+    return db.fetch_all(
+        """
+        SELECT j.id, coalesce((SELECT array_agg(m.s3_key ORDER BY m.s3_key) FROM media_outputs m
+                                WHERE m.job_id = j.id AND m.s3_bucket = %(bucket)s), '{}') AS keys
+          FROM generation_jobs j
+         WHERE """ + _RETENTION_DUE + """
+         ORDER BY j.completed_at
+         LIMIT %(batch)s
+        """,
+        {"before": before, "bucket": bucket, "batch": batch},
+    )
+
+
+def delete_failed_jobs(db: Database, job_ids: list[UUID], *, before: datetime) -> int:
+    """Delete these jobs (still due: the rule is checked again) with their outputs, variations and timeline."""
     return db.execute(
         """
         WITH due AS (
             SELECT j.id FROM generation_jobs j
-             WHERE j.status IN ('failed', 'canceled') AND j.completed_at < %(before)s
-               AND NOT EXISTS (SELECT 1 FROM character_variations v
-                                 JOIN personas p ON p.approved_variation_id = v.id
-                                WHERE v.job_id = j.id)
-             ORDER BY j.completed_at
-             LIMIT %(batch)s
-             FOR UPDATE SKIP LOCKED
+             WHERE j.id = ANY (%(ids)s) AND """ + _RETENTION_DUE + """
+               FOR UPDATE SKIP LOCKED
         )
         DELETE FROM generation_jobs j USING due WHERE j.id = due.id
         """,
-        {"before": before, "batch": batch},
+        {"ids": job_ids, "before": before},
     )
+
+
+def purgeable_personas(db: Database, *, deleted_before: datetime, bucket: str, batch: int) -> list[Row]:
+    """Personas deleted before `deleted_before` (the grace period) with no active job, oldest deletion first,
+    each with the keys of every media object of its jobs in `bucket` (`id`, `keys`). Reads only."""
+    return db.fetch_all(
+        """
+        SELECT p.id, coalesce((SELECT array_agg(m.s3_key ORDER BY m.s3_key)
+                                 FROM media_outputs m JOIN generation_jobs j ON j.id = m.job_id
+                                WHERE j.persona_id = p.id AND m.s3_bucket = %(bucket)s), '{}') AS keys
+          FROM personas p
+         WHERE p.deleted_at < %(before)s
+           AND NOT EXISTS (SELECT 1 FROM generation_jobs j
+                            WHERE j.persona_id = p.id AND j.status IN ('queued', 'processing', 'generating_videos'))
+         ORDER BY p.deleted_at
+         LIMIT %(batch)s
+        """,
+        {"before": deleted_before, "bucket": bucket, "batch": batch},
+    )
+
+
+def purge_personas(db: Database, persona_ids: list[UUID], *, deleted_before: datetime) -> int:
+    """Purge these personas and all their jobs (genjobs_purge_personas_v1); returns how many went."""
+    return int(db.fetch_value("SELECT genjobs_purge_personas_v1(%s, %s)", (persona_ids, deleted_before)) or 0)
 
 
 def archive_completed_jobs(db: Database, *, before: datetime, now: datetime, batch: int) -> int:

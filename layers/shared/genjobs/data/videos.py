@@ -1,5 +1,5 @@
 """SQL for the video phase of a state-videos job: entering it and its Bedrock invocations (each write fenced
-by attempt and status). A finished video is recorded by genjobs_record_state_v1 (genjobs.data.jobs)."""
+by attempt and status). A finished video is recorded by genjobs_record_state_v2 (genjobs.data.jobs)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from genjobs.db import Database, Row
 
 def begin_video_phase(db: Database, *, job_id: UUID, attempt: int, lease_until: datetime,
                       metadata: dict[str, Any]) -> Row | None:
-    """processing -> generating_videos for this attempt, with the video lease; None for a stale attempt."""
+    """processing -> generating_videos for this attempt of a state-videos job, with the given lease; None for a
+    stale attempt (or a variations job: only state videos have a video phase, found by the stateful test)."""
     return db.fetch_one(
         """
         UPDATE generation_jobs
            SET status = 'generating_videos', current_step = 'starting_videos', lease_expires_at = %(lease)s,
                metadata = metadata || %(metadata)s
-         WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'processing'
+         WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'processing' AND job_type = 'state_videos'
         RETURNING id, states_requested, states_generated, version
         """,
         {"job_id": job_id, "attempt": attempt, "lease": lease_until, "metadata": Jsonb(metadata)},

@@ -40,7 +40,9 @@ class _JobCommand(Action):
     # Optional for trusted callers: when present, another merchant's job is not found.
     merchant_id: MerchantId | None = None
     # Optional fence: when present, a write for any other attempt is refused with STALE_ATTEMPT.
-    attempt: int | None = Field(default=None, ge=1)
+    # Bounded by the column (integer): a larger number reached PostgreSQL as numeric, matched no function
+    # signature and answered INTERNAL_ERROR (found by the hostile corpus).
+    attempt: int | None = Field(default=None, ge=1, le=2_147_483_647)
 
 
 class UpdateCurrentStep(_JobCommand):

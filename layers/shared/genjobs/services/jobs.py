@@ -12,7 +12,8 @@ request costs one cheap read per tick, in exchange for no pinned sessions, no li
 missed notifications. A finished job never changes again, so a wait on one returns at once.
 
 Cursors. `GET /jobs` pages by keyset (created_at DESC, id DESC), so rows inserted while a client pages
-never shift a page: no duplicates, no gaps. The cursor is opaque (genjobs.services.cursors).
+never shift a page: no duplicates, no gaps. The cursor is opaque, keyed with a secret from configuration and
+bound to its merchant and filters (genjobs.services.cursors).
 """
 
 from __future__ import annotations
@@ -53,13 +54,14 @@ from genjobs.models.jobs import (
     JobProgress,
     JobTimeline,
 )
-from genjobs.ports import Clock, FunctionInvoker, InvokeFailed
+from genjobs.ports import Clock, CursorKeys, FunctionInvoker, InvokeFailed
 from genjobs.services import cursors
 from genjobs.services.outcomes import raise_refusal
 from genjobs.services.prompts import BUILTIN_TEMPLATES
 
 logger = logging.getLogger("genjobs.jobs")
 
+DEFAULT_LEASE = timedelta(seconds=300)  # genjobs.settings JOB_LEASE_SECONDS' default
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
@@ -200,12 +202,13 @@ def get_job(
 # -- lists ----------------------------------------------------------------------------------------------
 
 
-def encode_cursor(created_at: datetime, job_id: UUID, filters: Mapping[str, Any]) -> str:
-    return cursors.encode_cursor(created_at, str(job_id), filters)
+def encode_cursor(keys: CursorKeys, owner: str, created_at: datetime, job_id: UUID,
+                  filters: Mapping[str, Any]) -> str:
+    return cursors.encode_cursor(keys, owner, created_at, str(job_id), filters)
 
 
-def decode_cursor(cursor: str, filters: Mapping[str, Any]) -> tuple[datetime, UUID]:
-    created_at, key = cursors.decode_cursor(cursor, filters)
+def decode_cursor(keys: CursorKeys, owner: str, cursor: str, filters: Mapping[str, Any]) -> tuple[datetime, UUID]:
+    created_at, key = cursors.decode_cursor(keys, owner, cursor, filters)
     try:
         return created_at, UUID(key)
     except ValueError as exc:
@@ -242,20 +245,21 @@ class JobFilters:
 
 
 def _page(db: Database, merchant_id: str | None, filters: JobFilters, *, limit: int, cursor: str | None,
-          cursor_scope: Mapping[str, Any]) -> JobPage:
+          cursor_scope: Mapping[str, Any], cursor_keys: CursorKeys) -> JobPage:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}.")
     if filters.created_after and filters.created_before and filters.created_after >= filters.created_before:
         raise ValidationFailed("created_after must be before created_before.",
                                details={"parameter": "created_after"})
     scope = {**filters.as_dict(), **cursor_scope}
-    after = decode_cursor(cursor, scope) if cursor is not None else None
+    owner = merchant_id if merchant_id is not None and not cursor_scope.get("operator") else cursors.OPERATOR
+    after = decode_cursor(cursor_keys, owner, cursor, scope) if cursor is not None else None
     sql_filters = {k: v for k, v in dataclasses.asdict(filters).items() if v is not None}
     persona_known, rows = job_data.list_jobs(db, merchant_id, filters=sql_filters, after=after, limit=limit + 1)
     if not persona_known:
         raise NotFound("Persona not found.", details={"persona_id": str(filters.persona_id)})
     page, more = rows[:limit], len(rows) > limit
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id, scope) if more else None
+    next_cursor = encode_cursor(cursor_keys, owner, page[-1].created_at, page[-1].id, scope) if more else None
     return JobPage(items=page, next_cursor=next_cursor)
 
 
@@ -270,11 +274,12 @@ def list_jobs(
     created_before: datetime | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
+    cursor_keys: CursorKeys,
 ) -> JobPage:
     """A merchant's jobs, newest first, keyset paged; `status` may name several (`failed,canceled`)."""
     filters = JobFilters(status=parse_statuses(status), persona_id=persona_id, job_type=job_type,
                          created_after=created_after, created_before=created_before)
-    return _page(db, merchant_id, filters, limit=limit, cursor=cursor, cursor_scope={})
+    return _page(db, merchant_id, filters, limit=limit, cursor=cursor, cursor_scope={}, cursor_keys=cursor_keys)
 
 
 def list_all_jobs(
@@ -287,12 +292,13 @@ def list_all_jobs(
     created_before: datetime | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
+    cursor_keys: CursorKeys,
 ) -> JobPage:
     """Every merchant's jobs for an operator (or one merchant's with `merchant_id`), newest first."""
     filters = JobFilters(status=parse_statuses(status), job_type=job_type, created_after=created_after,
                          created_before=created_before)
     return _page(db, merchant_id, filters, limit=limit, cursor=cursor,
-                 cursor_scope={"operator": True, "merchant_id": merchant_id})
+                 cursor_scope={"operator": True, "merchant_id": merchant_id}, cursor_keys=cursor_keys)
 
 
 # -- timeline -------------------------------------------------------------------------------------------
@@ -325,7 +331,8 @@ def cancel_job(db: Database, merchant_id: str, job_id: UUID, *, clock: Clock) ->
 # -- progress commands ----------------------------------------------------------------------------------
 
 
-def run_command(db: Database, command: ProgressCommand, *, clock: Clock) -> JobProgress:
+def run_command(db: Database, command: ProgressCommand, *, clock: Clock, lease: timedelta = DEFAULT_LEASE
+                ) -> JobProgress:
     """A trusted worker's report, one statement each.
 
     `update_current_step`, `update_progress` and `add_generated_state` apply to running jobs (processing or
@@ -334,7 +341,8 @@ def run_command(db: Database, command: ProgressCommand, *, clock: Clock) -> JobP
     table: a finished job cannot become something else (409 ILLEGAL_TRANSITION with the current status), and
     marking a job with the status it already has is an idempotent no-op (`changed: false`). With an `attempt`,
     a command for any other attempt is refused (409 STALE_ATTEMPT). Every answer is the job's progress after
-    the command, from the same statement."""
+    the command, from the same statement. A report or a state renews the job's lease to now + `lease`
+    (JOB_LEASE_SECONDS): a worker that reports is alive."""
     job_id, merchant_id, attempt = command.job_id, command.merchant_id, command.attempt
     context: dict[str, Any] = {"job_id": job_id, "attempt": attempt}
     if isinstance(command, GetJobProgress):
@@ -345,12 +353,12 @@ def run_command(db: Database, command: ProgressCommand, *, clock: Clock) -> JobP
     if isinstance(command, UpdateCurrentStep | UpdateProgress):
         answer = job_data.report_progress(
             db, job_id=job_id, merchant_id=merchant_id, attempt=attempt, step=command.step,
-            progress=command.progress if isinstance(command, UpdateProgress) else None)
+            progress=command.progress if isinstance(command, UpdateProgress) else None, now=clock(), lease=lease)
     elif isinstance(command, AddGeneratedState):
         context["state"] = command.state
         answer = job_data.record_state(db, job_id=job_id, merchant_id=merchant_id, attempt=attempt,
                                        running=RUNNING_STATUSES, state=command.state, url=command.video_url,
-                                       complete_when_done=False, now=clock())
+                                       complete_when_done=False, now=clock(), lease=lease)
     elif isinstance(command, MarkCompleted):
         answer = job_data.complete_job(db, job_id=job_id, merchant_id=merchant_id, attempt=attempt,
                                        cost_usd=command.cost_usd, now=clock())

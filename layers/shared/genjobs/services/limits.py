@@ -24,7 +24,7 @@ from genjobs.models.usage import (
     Usage,
     UsageRecorded,
 )
-from genjobs.ports import Clock
+from genjobs.ports import Clock, CursorKeys
 from genjobs.services import cursors
 
 
@@ -103,7 +103,8 @@ def daily_usage(db: Database, merchant_id: str, *, days: int = DEFAULT_USAGE_DAY
                                                          cost_usd=float(r.cost_usd)) for r in rows])
 
 
-def ledger(db: Database, merchant_id: str, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> LedgerPage:
+def ledger(db: Database, merchant_id: str, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None,
+           cursor_keys: CursorKeys) -> LedgerPage:
     """The merchant's cost entries, newest first, keyset paged (entries recorded while a client pages never
     shift a page)."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
@@ -111,11 +112,12 @@ def ledger(db: Database, merchant_id: str, *, limit: int = DEFAULT_PAGE_SIZE, cu
     scope = {"list": "ledger"}
     after = None
     if cursor is not None:
-        created_at, key = cursors.decode_cursor(cursor, scope)
+        created_at, key = cursors.decode_cursor(cursor_keys, merchant_id, cursor, scope)
         if not key.isdigit() or len(key) > 19:
             raise BadRequest("The cursor is not valid; start again without it.", details={"parameter": "cursor"})
         after = (created_at, int(key))
     rows = usage_data.read_ledger(db, merchant_id, after=after, limit=limit + 1)
     page = [LedgerEntry.model_validate(r.model_dump()) for r in rows[:limit]]
-    next_cursor = cursors.encode_cursor(page[-1].created_at, str(page[-1].id), scope) if len(rows) > limit else None
+    next_cursor = (cursors.encode_cursor(cursor_keys, merchant_id, page[-1].created_at, str(page[-1].id), scope)
+                   if len(rows) > limit else None)
     return LedgerPage(items=page, next_cursor=next_cursor)

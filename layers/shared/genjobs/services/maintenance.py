@@ -1,4 +1,5 @@
-"""Maintenance sweeps: lease rescue, re-dispatch, retention (and video polling, see services.videos).
+"""Maintenance sweeps: lease rescue, re-dispatch, retention with its media (and video polling, see
+services.videos).
 
 Each sweep works in bounded batches (FOR UPDATE SKIP LOCKED), so two sweeps running at once, or a sweep
 and the workers, never handle the same job twice. Every sweep stops after `max_batches` batches so one
@@ -10,12 +11,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from uuid import UUID
 
 from genjobs.data import jobs as job_data
 from genjobs.data import maintenance as maintenance_data
 from genjobs.data import videos as video_data
-from genjobs.db import Database
-from genjobs.ports import Clock, FunctionInvoker, InvokeFailed, MediaProvider, MediaStore, ProviderError
+from genjobs.db import Database, Row
+from genjobs.ports import (
+    Clock,
+    FunctionInvoker,
+    InvokeFailed,
+    MediaDeleteFailed,
+    MediaProvider,
+    MediaStore,
+    ProviderError,
+)
 from genjobs.services.worker.videos import output_key_for, record_video_output
 
 logger = logging.getLogger("genjobs.maintenance")
@@ -27,7 +37,10 @@ class MaintenanceSettings:
     redispatch_after: timedelta = timedelta(minutes=2)
     retention_failed: timedelta = timedelta(days=30)
     retention_archive: timedelta = timedelta(days=90)
+    # a deleted persona's images and videos stay this long (an undo window for support), then go with its rows
+    persona_purge_after: timedelta = timedelta(days=30)
     video_report_after: timedelta = timedelta(minutes=10)
+    video_lease: timedelta = timedelta(minutes=30)
     batch_size: int = 100
     max_batches: int = 10
 
@@ -40,6 +53,8 @@ class SweepReport:
     dispatch_failures: int = 0
     deleted: int = 0
     archived: int = 0
+    personas_purged: int = 0
+    media_deleted: int = 0
     videos_checked: int = 0
     videos_completed: int = 0
     videos_failed: int = 0
@@ -85,15 +100,42 @@ def redispatch_queued_jobs(db: Database, invoker: FunctionInvoker, *, settings: 
     return report
 
 
-def apply_retention(db: Database, *, settings: MaintenanceSettings, clock: Clock,
+def _delete_media(store: MediaStore, rows: list[Row], what: str, report: SweepReport) -> list[UUID]:
+    """Delete the media objects of `rows` (each `id`, `keys`); the ids whose objects are gone. When the store
+    fails, none of the batch is deleted from the database: the next sweep tries again (deleting is idempotent)."""
+    keys = [k for row in rows for k in row["keys"]]
+    try:
+        if keys:
+            store.delete(keys)
+    except MediaDeleteFailed as exc:
+        report.errors.append(f"{what}: {exc}")
+        logger.warning("retention kept %d %s whose media could not be deleted: %s", len(rows), what, exc)
+        return []
+    report.media_deleted += len(keys)
+    return [row["id"] for row in rows]
+
+
+def apply_retention(db: Database, store: MediaStore, *, settings: MaintenanceSettings, clock: Clock,
                     report: SweepReport | None = None) -> SweepReport:
+    """Failed/canceled jobs past `retention_failed`, and personas deleted longer than `persona_purge_after`,
+    go with their media objects (objects first, then rows: a repeated or interrupted sweep only repeats
+    deletes of objects already gone); completed jobs past `retention_archive` are archived."""
     report = report or SweepReport()
     now = clock()
+    before = now - settings.retention_failed
     for _ in range(settings.max_batches):
-        deleted = maintenance_data.delete_expired_failed_jobs(db, before=now - settings.retention_failed,
-                                                              batch=settings.batch_size)
-        report.deleted += deleted
-        if deleted < settings.batch_size:
+        rows = maintenance_data.expired_failed_jobs(db, before=before, bucket=store.bucket, batch=settings.batch_size)
+        ids = _delete_media(store, rows, "jobs", report)
+        report.deleted += maintenance_data.delete_failed_jobs(db, ids, before=before) if ids else 0
+        if len(rows) < settings.batch_size or len(ids) < len(rows):
+            break
+    deleted_before = now - settings.persona_purge_after
+    for _ in range(settings.max_batches):
+        rows = maintenance_data.purgeable_personas(db, deleted_before=deleted_before, bucket=store.bucket,
+                                                   batch=settings.batch_size)
+        ids = _delete_media(store, rows, "personas", report)
+        report.personas_purged += maintenance_data.purge_personas(db, ids, deleted_before=deleted_before) if ids else 0
+        if len(rows) < settings.batch_size or len(ids) < len(rows):
             break
     for _ in range(settings.max_batches):
         archived = maintenance_data.archive_completed_jobs(db, before=now - settings.retention_archive, now=now,
@@ -124,7 +166,8 @@ def poll_stale_videos(db: Database, provider: MediaProvider, store: MediaStore, 
                 continue
             if status.status == "Completed":
                 bucket, key = output_key_for(row["invocation_arn"], row["output_s3_uri"])
-                recorded = record_video_output(db, store, bucket=bucket, key=key, size=None, clock=clock)
+                recorded = record_video_output(db, store, bucket=bucket, key=key, size=None, clock=clock,
+                                               lease=settings.video_lease)
                 report.videos_completed += recorded.outcome in ("recorded", "completed")
             elif status.status == "Failed":
                 message = status.failure_message or "the video generation failed"

@@ -115,7 +115,7 @@ REFUSALS: dict[str, Callable[[Outcome, Context], GenjobsError]] = {
     "videos_in_progress": lambda r, _: Conflict(
         "The persona's state videos are being generated from the approved image; wait for the job to finish or "
         "cancel it first.", details={"active_job_id": r.get("active_job_id")}),
-    # commands on one job (genjobs_*_job_v1, genjobs_record_state_v1, genjobs_report_progress_v1)
+    # commands on one job (genjobs_*_job_v1, genjobs_record_state_v2, genjobs_report_progress_v2)
     "not_found": lambda r, c: NotFound("Job not found.", details={"job_id": str(c.get("job_id"))}),
     "stale_attempt": _stale,
     "not_running": _not_running,

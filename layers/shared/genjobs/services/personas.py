@@ -14,7 +14,7 @@ from genjobs.db import Database
 from genjobs.errors import BadRequest, NotFound, ValidationFailed
 from genjobs.models.jobs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from genjobs.models.personas import CreatePersonaRequest, Persona, PersonaPage, PersonaStatus, UpdatePersonaRequest
-from genjobs.ports import Clock
+from genjobs.ports import Clock, CursorKeys
 from genjobs.services import cursors
 from genjobs.services.jobs import validate_idempotency_key
 from genjobs.services.outcomes import raise_refusal
@@ -47,7 +47,7 @@ def get_persona(db: Database, merchant_id: str, persona_id: UUID, *, cooldown: t
 
 def list_personas(db: Database, merchant_id: str, *, status: PersonaStatus | None = None,
                   limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None, cooldown: timedelta,
-                  clock: Clock) -> PersonaPage:
+                  clock: Clock, cursor_keys: CursorKeys) -> PersonaPage:
     """The merchant's personas (deleted ones are gone), newest first, keyset paged: rows created while a client
     pages never shift a page."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
@@ -55,7 +55,7 @@ def list_personas(db: Database, merchant_id: str, *, status: PersonaStatus | Non
     scope = {"list": "personas", "status": status}
     after = None
     if cursor is not None:
-        created_at, key = cursors.decode_cursor(cursor, scope)
+        created_at, key = cursors.decode_cursor(cursor_keys, merchant_id, cursor, scope)
         try:
             after = (created_at, UUID(key))
         except ValueError as exc:
@@ -64,7 +64,8 @@ def list_personas(db: Database, merchant_id: str, *, status: PersonaStatus | Non
     rows = persona_data.list_personas(db, merchant_id, status=status, after=after, limit=limit + 1,
                                       cooldown=cooldown, now=clock())
     page = rows[:limit]
-    next_cursor = cursors.encode_cursor(page[-1].created_at, str(page[-1].id), scope) if len(rows) > limit else None
+    next_cursor = (cursors.encode_cursor(cursor_keys, merchant_id, page[-1].created_at, str(page[-1].id), scope)
+                   if len(rows) > limit else None)
     return PersonaPage(items=page, next_cursor=next_cursor)
 
 

@@ -30,9 +30,12 @@ class JobCannotRun(Exception):
 
 @dataclass(frozen=True)
 class WorkerSettings:
+    # JOB_LEASE_SECONDS: renewed by every recorded image; also the lease of a state-videos job until its first
+    # invocation is recorded, so a worker lost between the claim and that (fault: a killed connection) is
+    # rescued within this lease, not the long one
     lease: timedelta = timedelta(seconds=300)
-    # state videos: Bedrock takes ~90 s per 6 s clip and queues beyond its concurrency quota; the job is
-    # leased this long from the start of its video phase (each started invocation extends it)
+    # JOB_VIDEO_LEASE_SECONDS: Bedrock takes ~90 s per 6 s clip and queues beyond its concurrency quota; each
+    # started invocation and each recorded state extends the job's lease to now + this
     video_lease: timedelta = timedelta(minutes=30)
     retry_backoff: timedelta = timedelta(seconds=5)
     # the media bucket's region: Bedrock writes a video only to a bucket in its model's region (None: unknown,

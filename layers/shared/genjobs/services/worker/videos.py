@@ -9,7 +9,7 @@ deduplicated by Bedrock). Each invocation is noted before it starts and gets its
 names the attempt and the status, so a canceled or rescued job stops the worker at its next write.
 
 Completion is event-driven: Bedrock writes `<invocation id>/output.mp4` under the state's prefix, S3
-reports `ObjectCreated`, and `record_video_output` records it in one statement (genjobs_record_state_v1,
+reports `ObjectCreated`, and `record_video_output` records it in one statement (genjobs_record_state_v2,
 which completes the job with the last state). Duplicate and out-of-order events are harmless; events for
 unknown, finished or canceled jobs are logged and dropped. Invocations that never report are the
 maintenance sweep's business.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from datetime import timedelta
 from typing import Literal
 from urllib.parse import urlparse
 from uuid import UUID
@@ -96,7 +97,8 @@ def start_state_videos(db: Database, provider: MediaProvider, store: MediaStore,
     fmt = image_format(image)
 
     begun = video_data.begin_video_phase(
-        db, job_id=job_id, attempt=attempt, lease_until=clock() + settings.video_lease,
+        # the short lease: nothing runs at Bedrock yet; the first recorded invocation extends it
+        db, job_id=job_id, attempt=attempt, lease_until=clock() + settings.lease,
         metadata={"video_duration_seconds": duration, "video_model_id": claim.model_id},
     )
     if begun is None:
@@ -135,9 +137,10 @@ _IGNORED_REASONS = {"not_found": "unknown job", "state_not_requested": "the job 
 
 
 def record_video_output(db: Database, store: MediaStore, *, bucket: str, key: str, size: int | None,
-                        clock: Clock) -> VideoRecorded:
-    """Record one finished video from an S3 ObjectCreated notification (one statement). Never raises for
-    an event that is not ours to record: it is logged and answered as `ignored`."""
+                        clock: Clock, lease: timedelta = WorkerSettings.video_lease) -> VideoRecorded:
+    """Record one finished video from an S3 ObjectCreated notification (one statement); the job's lease is
+    renewed to now + `lease` (JOB_VIDEO_LEASE_SECONDS). Never raises for an event that is not ours to record:
+    it is logged and answered as `ignored`."""
     def ignored(reason: str, job_id: UUID | None = None, state: str | None = None,
                 job_status: str | None = None) -> VideoRecorded:
         logger.warning("dropping S3 event for s3://%s/%s: %s", bucket, key, reason)
@@ -156,7 +159,7 @@ def record_video_output(db: Database, store: MediaStore, *, bucket: str, key: st
     state = match["state"]
     answer = job_data.record_state(db, job_id=job_id, merchant_id=None, attempt=None, running=("generating_videos",),
                                    state=state, url=store.url_for(key), bucket=bucket, key=key, size_bytes=size,
-                                   complete_when_done=True, now=clock())
+                                   complete_when_done=True, now=clock(), lease=lease)
     before = answer.before_status
     if answer.outcome == "not_running":
         return ignored(f"the job is {before}", job_id, state, before)
