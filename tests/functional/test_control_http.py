@@ -75,6 +75,26 @@ def test_persona_list_filters_by_status_and_refuses_bad_input(acme: MerchantClie
     assert acme.list_personas(limit="1", status="draft", cursor=cursor)[0] == 400
 
 
+def test_persona_and_ledger_cursors_are_bound_to_their_merchant(acme: MerchantClient, globex: MerchantClient,
+                                                                db: Database) -> None:
+    # Given a page cursor of acme's personas and one of acme's ledger
+    for name in ("A", "B"):
+        acme.create_persona(name=name)
+        globex.create_persona(name=name)
+    persona_cursor = acme.list_personas(limit="1")[1]["next_cursor"]
+    for key in ("k1", "k2"):
+        db.execute("INSERT INTO usage_ledger (merchant_id, usage_key, billing_period, amount_usd) "
+                   "VALUES (%s, %s, date_trunc('month', now())::date, 1)", ("acme", key))
+    ledger_cursor = acme.usage_ledger(limit="1")[1]["next_cursor"]
+    assert persona_cursor and ledger_cursor
+
+    # Then globex cannot page with them (the tag covers the merchant), while acme can
+    assert globex.list_personas(limit="1", cursor=persona_cursor)[0] == 400
+    assert globex.usage_ledger(limit="1", cursor=ledger_cursor)[0] == 400
+    assert acme.list_personas(limit="1", cursor=persona_cursor)[0] == 200
+    assert acme.usage_ledger(limit="1", cursor=ledger_cursor)[0] == 200
+
+
 def test_a_deleted_persona_leaves_the_list(acme: MerchantClient) -> None:
     gone = acme.create_persona(name="Gone")[1]["id"]
     kept = acme.create_persona(name="Kept")[1]["id"]
