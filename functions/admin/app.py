@@ -25,7 +25,8 @@ from genjobs.models.admin import (
     PromptTemplateList,
 )
 from genjobs.models.jobs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Job, JobPage, JobType
-from genjobs.services import audit, jobs, merchants, templates
+from genjobs.models.registry import AdminModel, AdminModelList, ModelPatch
+from genjobs.services import audit, jobs, merchants, models, templates
 
 app = create_resolver()
 JSON = "application/json"
@@ -84,6 +85,29 @@ def activate_template(template_id: UUID) -> PromptTemplate:
     actor = _operator()
     deps = dependencies.get()
     return templates.activate_template(deps.db, template_id, actor=actor, clock=deps.clock)
+
+
+@app.get("/admin/models",
+         summary="List every model",
+         description="Every configured model, enabled or not, with its price and its source, lifecycle and region. "
+                     f"{ADMIN}",
+         responses={**success_response(200, "The models", AdminModelList), **error_responses(403)})
+def list_all_models() -> AdminModelList:
+    _operator()
+    return models.all_models(dependencies.get().db)
+
+
+@app.patch("/admin/models/<model_id>",
+           summary="Change a model",
+           description="Enable or disable it, make it its kind's one default, set its price (jobs started afterwards "
+                       "pay it; a job keeps the price it started with). The default cannot be disabled and only an "
+                       f"enabled model that is not eol can become the default (409). {ADMIN}",
+           responses={**success_response(200, "The model", AdminModel), **error_responses(400, 403, 404, 409, 415)})
+def update_model(model_id: Annotated[str, Path(min_length=1, max_length=200)],
+                 request: Annotated[ModelPatch, Body()]) -> AdminModel:
+    actor = _operator()
+    deps = dependencies.get()
+    return models.update_model(deps.db, model_id, request, actor=actor, clock=deps.clock)
 
 
 @app.get("/admin/merchants/<merchant_id>",

@@ -30,6 +30,8 @@ ROUTES = [
     ("GET", "/admin/jobs", None, None),
     ("POST", "/admin/jobs/00000000-0000-0000-0000-000000000001/retry", "/admin/jobs/{job_id}/retry", None),
     ("GET", "/admin/audit", None, None),
+    ("GET", "/admin/models", None, None),
+    ("PATCH", "/admin/models/luma.ray-v2:0", "/admin/models/{model_id}", {"enabled": False}),
 ]
 
 
@@ -311,3 +313,82 @@ def test_the_audit_trail_pages_newest_first(operator: MerchantClient) -> None:
     assert recorder.count == 1 and versions == [3, 2, 1] and rest["next_cursor"] is None
     assert all(e["actor"] == "operator-ann" and e["before"] is None for e in first["items"])
     assert operator.admin("GET", "/admin/audit", query={"cursor": "bad"})[0] == 400
+
+
+# -- models ---------------------------------------------------------------------------------------------
+
+
+def patch_model(operator: MerchantClient, model_id: str, **body: Any) -> tuple[int, Any, dict[str, str]]:
+    return operator.admin("PATCH", f"/admin/models/{model_id}", route="/admin/models/{model_id}",
+                          params={"model_id": model_id}, body=body)
+
+
+def default_of(db: Database, kind: str) -> str:
+    model: str = db.fetch_value("SELECT model_id FROM model_configurations WHERE is_default AND media_type = %s",
+                                (kind,))
+    return model
+
+
+def test_operators_list_every_model_and_switch_the_default_atomically(operator: MerchantClient,
+                                                                       db: Database) -> None:
+    # Given the registry: some image models enabled, some disabled (eol)
+    status, listed, _ = operator.admin("GET", "/admin/models")
+    assert status == 200
+    ids = {m["id"]: m for m in listed["items"]}
+    assert len(ids) == db.fetch_value("SELECT count(*) FROM model_configurations")
+    disabled = [m for m in listed["items"] if not m["enabled"]]
+    assert disabled, "the seed keeps disabled rows (eol models)"
+    old_default = default_of(db, "image")
+    other = next(m["id"] for m in listed["items"] if m["kind"] == "image" and m["enabled"] and not m["default"])
+
+    # When another enabled image model is made the default
+    status, model, _ = patch_model(operator, other, default=True)
+
+    # Then it is the one default of its kind, the old one is not, and the change is audited
+    assert status == 200 and model["default"] is True, model
+    assert default_of(db, "image") == other
+    assert db.fetch_value("SELECT count(*) FROM model_configurations WHERE is_default AND media_type = 'image'") == 1
+    assert ids[old_default]["default"] is True
+    (entry, *_) = audit(operator)
+    assert (entry["action"], entry["target_id"], entry["before"]["default"], entry["after"]["default"]) == (
+        "model.update", other, False, True)
+
+
+def test_a_default_cannot_be_disabled_nor_an_unusable_model_made_default(operator: MerchantClient,
+                                                                          db: Database) -> None:
+    default = default_of(db, "video")
+    assert patch_model(operator, default, enabled=False)[0] == 409
+    eol = db.fetch_value("SELECT model_id FROM model_configurations WHERE lifecycle = 'eol' LIMIT 1")
+    assert patch_model(operator, eol, default=True)[0] == 409
+    assert patch_model(operator, "no.such-model:0", enabled=True)[0] == 404
+    assert patch_model(operator, default)[0] == 422  # nothing to change
+    assert patch_model(operator, default, unit_price_usd=-1)[0] == 422
+    assert default_of(db, "video") == default
+    assert db.fetch_value("SELECT count(*) FROM admin_audit") == 0
+
+
+def test_a_price_change_applies_to_jobs_started_afterwards_only(operator: MerchantClient, db: Database) -> None:
+    # Given a job started at the default image model's price
+    clock = FrozenClock()
+    model = default_of(db, "image")
+    before = start_job(db, "acme", new_persona(db, "acme"), clock=clock, job_type="character_variations", count=1)
+
+    # When an operator doubles the price, and another job starts
+    price = db.fetch_value("SELECT unit_price_usd FROM model_configurations WHERE model_id = %s", (model,))
+    status, changed, _ = patch_model(operator, model, unit_price_usd=str(price * 2), price_source="test, 2026-12")
+    after = start_job(db, "acme", new_persona(db, "acme", "Other"), clock=clock, job_type="character_variations",
+                      count=1)
+
+    # Then each job is priced as when it started, in its estimate and in what its outputs cost
+    assert status == 200 and changed["unit_price_usd"] == float(price * 2)
+    assert changed["price_source"] == "test, 2026-12"
+    rows = {r["id"]: r for r in db.fetch_all(
+        "SELECT id, unit_price_usd, estimated_cost_usd FROM generation_jobs WHERE id IN (%s, %s)", (before, after))}
+    assert (rows[before]["unit_price_usd"], rows[after]["unit_price_usd"]) == (price, price * 2)
+    for job_id, unit in ((before, price), (after, price * 2)):
+        db.execute("INSERT INTO character_variations (job_id, persona_id, merchant_id, variation_index, seed, "
+                   "image_url) SELECT id, persona_id, merchant_id, 0, 1, 'u' FROM generation_jobs WHERE id = %s",
+                   (job_id,))
+        cost = db.fetch_value("SELECT (genjobs_job_cost_v1(j)).amount_usd FROM generation_jobs j WHERE id = %s",
+                              (job_id,))
+        assert cost == unit

@@ -15,8 +15,16 @@ from datetime import datetime
 
 from genjobs.data import models as model_data
 from genjobs.db import Database
-from genjobs.models.registry import LifecycleChange, LifecycleReport, ModelList
+from genjobs.models.registry import (
+    AdminModel,
+    AdminModelList,
+    LifecycleChange,
+    LifecycleReport,
+    ModelList,
+    ModelPatch,
+)
 from genjobs.ports import Clock, FoundationModelState, ModelCatalog, ProviderError
+from genjobs.services.outcomes import raise_refusal
 
 logger = logging.getLogger("genjobs.models")
 
@@ -61,3 +69,18 @@ def check_lifecycles(db: Database, catalog: ModelCatalog, *, clock: Clock) -> Li
             "to another model", model.id, lifecycle, answer.get("eol_at") or "not announced",
             " and is a default" if model.default else "", "enabled")
     return report
+
+
+def all_models(db: Database) -> AdminModelList:
+    """Every configured model, for an operator."""
+    return AdminModelList(items=model_data.all_models(db))
+
+
+def update_model(db: Database, model_id: str, patch: ModelPatch, *, actor: str, clock: Clock) -> AdminModel:
+    """Enable or disable a model, make it its kind's default, set its price (jobs started afterwards pay it); the
+    change is audited. Refusals: unknown model (404), a disabled or eol default, disabling the default (409)."""
+    answer = model_data.update_model(db, model_id, enabled=patch.enabled, make_default=patch.default,
+                                     unit_price=patch.unit_price_usd, price_source=patch.price_source, actor=actor,
+                                     now=clock())
+    raise_refusal(answer, model_id=model_id)
+    return next(m for m in model_data.all_models(db) if m.id == model_id)

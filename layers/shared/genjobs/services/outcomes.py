@@ -71,6 +71,14 @@ def _model_eol(r: Outcome, _: Context) -> GenjobsError:
 REFUSALS: dict[str, Callable[[Outcome, Context], GenjobsError]] = {
     # starts (genjobs_start_job_v4) and operator retries (genjobs_retry_job_v1)
     "model_not_allowed": _model_not_allowed,
+    # operators' model changes (genjobs_update_model_v1)
+    "model_not_found": lambda r, c: NotFound("Model not found.", details={"model_id": c.get("model_id")}),
+    "model_not_usable": lambda r, c: Conflict(
+        "Only an enabled model that is not past its end of life can be its kind's default.",
+        details={"model_id": c.get("model_id"), "enabled": r.get("enabled"), "lifecycle": r.get("lifecycle")}),
+    "default_not_disableable": lambda r, c: Conflict(
+        "The default model of its kind cannot be disabled: make another model the default first.",
+        details={"model_id": c.get("model_id")}),
     "model_eol": _model_eol,
     "persona_not_found": lambda r, c: NotFound("Persona not found.", details={"persona_id": str(c.get("persona_id"))}),
     "persona_not_active": lambda r, _: Conflict("State videos need an active persona: approve a variation first.",
