@@ -51,7 +51,7 @@ async function templates(main, ctx) {
     replace(area, items.length ? h("table", {},
       h("thead", {}, h("tr", {}, ["type", "name", "version", "template", "status", ""].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, items.map((t) => {
-        const activate = h("button", { type: "button", disabled: t.active }, t.active ? "Active" : "Activate");
+        const activate = h("button", { type: "button", disabled: t.is_active }, t.is_active ? "Active" : "Activate");
         activate.addEventListener("click", () => clickAction(activate, out, async () => {
           await api("POST", `/admin/prompt-templates/${encodeURIComponent(t.id)}/activate`, { signal: ctx.signal });
           out.ok(`Template ${t.name} v${t.version} is now active.`);
@@ -64,7 +64,7 @@ async function templates(main, ctx) {
           out.ok(`Preview: ${p.prompt ?? JSON.stringify(p)}`);
         }));
         return h("tr", {}, h("td", {}, t.job_type), h("td", {}, t.name), h("td", {}, String(t.version ?? "—")),
-          h("td", { class: "mono" }, t.template), h("td", {}, badge(t.active ? "active" : "draft")),
+          h("td", { class: "mono" }, t.template), h("td", {}, badge(t.is_active ? "active" : "draft")),
           h("td", { class: "row" }, preview, activate));
       }))) : h("p", { class: "muted" }, "No templates: the built-in default is used."),
     h("h2", {}, "New version"), form);
@@ -85,7 +85,8 @@ async function models(main, ctx) {
       return;
     }
     const patch = (m, body) => async () => {
-      await api("PATCH", `/admin/models/${encodeURIComponent(m.id)}`, { body, signal: ctx.signal });
+      // a model id holds ":" (valid in a path segment): kept as it is, as the API and the template name it
+      await api("PATCH", `/admin/models/${encodeURIComponent(m.id).replace(/%3A/gi, ":")}`, { body, signal: ctx.signal });
       out.ok(`Model ${m.id} updated.`);
       await load();
     };

@@ -298,12 +298,43 @@ def test_pages_of_routes_still_to_come_say_so(user: ConsoleUser) -> None:
     expect(page.locator("select[name=model]")).to_contain_text("Stability AI Stable Image Core (default)")
     for hash_path, text in [
         ("#/webhooks", "Webhooks is not available on this server yet"),
-        ("#/admin/models", "Model settings is not available on this server yet"),
     ]:
         user.open(hash_path)
         expect(page.locator(".notice.info")).to_contain_text(text)
         if hash_path == "#/webhooks":
             user.screenshot("webhooks", height=260)
+
+
+def test_an_operator_activates_a_template_and_changes_the_default_model(user: ConsoleUser) -> None:
+    page = user.page
+    # Given an operator, and a new template version made through the API (inactive)
+    admin = token_for(user.merchant.id, extra_claims={"scope": "genjobs/admin"})
+    base = user.runner.base_url
+    made = request(base, "POST", "/admin/prompt-templates", token=admin, body={
+        "job_type": "state_videos", "name": f"console-{user.merchant.id}", "template": "${name} is ${state}.",
+        "variables": {}})
+    assert made.status == 201, made.body
+    user.sign_in(admin)
+
+    # When they activate it on the templates page
+    user.open("#/admin/templates")
+    row = page.locator("tr", has_text=f"console-{user.merchant.id}")
+    row.get_by_role("button", name="Activate").click()
+
+    # Then it is the active state-videos template
+    expect(row.get_by_role("button", name="Active")).to_be_disabled()
+    listed = request(base, "GET", "/admin/prompt-templates?job_type=state_videos", token=admin).json["items"]
+    assert [t["id"] for t in listed if t["is_active"]] == [made.json["id"]]
+
+    # And on the models page, making another enabled image model the default moves the default there
+    models = request(base, "GET", "/admin/models", token=admin).json["items"]
+    other = next(m["id"] for m in models if m["kind"] == "image" and m["enabled"] and not m["default"])
+    user.open("#/admin/models")
+    page.locator("tr", has_text=other).get_by_role("button", name="Make default", exact=True).click()
+    expect(page.get_by_text(f"Model {other} updated.")).to_be_visible()
+    expect(page.locator("tr", has_text=other).get_by_role("button", name="Default", exact=True)).to_be_disabled()
+    after = request(base, "GET", "/admin/models", token=admin).json["items"]
+    assert [m["id"] for m in after if m["kind"] == "image" and m["default"]] == [other]
 
 
 def test_the_control_surface_in_the_console(user: ConsoleUser) -> None:
