@@ -120,6 +120,28 @@ def _cases(world: World, db: Database, capturing: Database, modules: dict[str, A
         case.inputs = lambda i: Inputs(copy.deepcopy(event), read_job, captured)
     cases.append(case)
 
+    # GET /jobs?limit=20 (a page of 20 of the merchant's jobs) and GET /personas/{persona_id}
+    from genjobs.services import personas as persona_service
+
+    for _ in range(20):
+        world.queued_job()
+    persona = world.persona()
+    reads = (
+        ("GET /jobs?limit=20", "progress", world.http("GET", "/jobs", query={"limit": "20"}),
+         lambda: jobs.list_jobs(db, merchant, limit=20)),
+        ("GET /personas/{persona_id}", "generation",
+         world.http("GET", f"/personas/{persona}", route="/personas/{persona_id}",
+                    params={"persona_id": str(persona)}),
+         lambda: persona_service.get_persona(db, merchant, persona, cooldown=world.limits.cooldown, clock=utc_now)),
+    )
+    for name, function, read_event, read_service in reads:
+        read_captured, response = _calibrate(capturing, modules[function], read_event)
+        case = Case(name, function, lambda i, e=read_event, f=read_service, c=read_captured: Inputs(
+            copy.deepcopy(e), f, c))
+        if is_missing(response) or not succeeded(response):
+            case.missing = "missing"
+        cases.append(case)
+
     # GET /usage
     usage_event = world.http("GET", "/usage")
     usage_captured, response = _calibrate(capturing, modules["limits"], usage_event)
