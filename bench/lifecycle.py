@@ -445,6 +445,8 @@ class ServerCost:
     wal_bytes: int
     updates: int
     hot_updates: int
+    job_updates: int  # generation_jobs alone
+    job_hot_updates: int
 
 
 class ServerMeter:
@@ -473,13 +475,16 @@ class ServerMeter:
     def read(self) -> ServerCost:
         cpu = self._cpu_ticks()
         wal = self.conns[0].execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()
-        updates = hot = 0
+        counts = [0, 0, 0, 0]
         for conn in self.conns:
-            row = conn.execute("SELECT coalesce(sum(n_tup_upd), 0), coalesce(sum(n_tup_hot_upd), 0) "
-                               "FROM pg_stat_user_tables").fetchone()
+            row = conn.execute(
+                "SELECT coalesce(sum(n_tup_upd), 0), coalesce(sum(n_tup_hot_upd), 0), "
+                "coalesce(sum(n_tup_upd) FILTER (WHERE relname = 'generation_jobs'), 0), "
+                "coalesce(sum(n_tup_hot_upd) FILTER (WHERE relname = 'generation_jobs'), 0) "
+                "FROM pg_stat_user_tables").fetchone()
             if row is not None:
-                updates, hot = updates + int(row[0]), hot + int(row[1])
-        return ServerCost(cpu, int(wal[0]) if wal else 0, updates, hot)
+                counts = [c + int(v) for c, v in zip(counts, row, strict=True)]
+        return ServerCost(cpu, int(wal[0]) if wal else 0, *counts)
 
     def cpu_ms(self, before: ServerCost, after: ServerCost) -> float | None:
         if before.cpu_ticks is None or after.cpu_ticks is None:
@@ -499,6 +504,12 @@ class Totals:
     wal_bytes: int = 0
     updates: int = 0
     hot_updates: int = 0
+    job_updates: int = 0
+    job_hot_updates: int = 0
+
+
+def _share(hot: int, updates: int, jobs: int) -> str:
+    return f"{100.0 * hot / updates:.0f} % of {updates / jobs:.1f}" if updates else "no updates"
 
 
 def run(report: Report, server: BenchServer) -> None:
@@ -535,6 +546,8 @@ def run(report: Report, server: BenchServer) -> None:
                 t.wal_bytes += after.wal_bytes - before.wal_bytes
                 t.updates += after.updates - before.updates
                 t.hot_updates += after.hot_updates - before.hot_updates
+                t.job_updates += after.job_updates - before.job_updates
+                t.job_hot_updates += after.job_hot_updates - before.job_hot_updates
             report.note(f"lifecycle: round {round_no + 1}/{ROUNDS}: "
                         + ", ".join(f"{v} {per_round[v][-1]:.0f}/s" for v in VARIANTS))
         medians = {v: median(per_round[v]) for v in VARIANTS}
@@ -547,11 +560,12 @@ def run(report: Report, server: BenchServer) -> None:
                          f"{min(rates):.0f}-{max(rates):.0f}", t.jobs, t.errors, f"{medians[variant] / base:.2f}x",
                          f"{medians[variant] * int(STATEMENTS[variant]):.0f}",
                          "—" if t.cpu_ms is None else f"{t.cpu_ms / jobs:.2f}",
-                         f"{t.wal_bytes / jobs / 1024:.1f}",
-                         f"{100.0 * t.hot_updates / t.updates:.0f} % of {t.updates / jobs:.1f}" if t.updates
-                         else "no updates"])
+                         f"{t.wal_bytes / jobs / 1024:.1f}", _share(t.hot_updates, t.updates, jobs),
+                         _share(t.job_hot_updates, t.job_updates, jobs) if variant.startswith("genjobs")
+                         or variant == "raw" else "—"])
         report.table(["variant", "statements/job", "jobs/s (median of rounds)", "range", "jobs", "errors",
-                      "x genjobs", "statements/s", "server CPU ms/job", "WAL KiB/job", "HOT share of updates/job"],
+                      "x genjobs", "statements/s", "server CPU ms/job", "WAL KiB/job", "HOT share of updates/job",
+                      "generation_jobs: HOT share of updates/job"],
                      rows)
         report.say("")
         report.say(f"genjobs runs at {base / medians['raw']:.2f}x the raw-SQL rate of the same statements "
@@ -560,7 +574,8 @@ def run(report: Report, server: BenchServer) -> None:
                    "genjobs 3-step (start -> claim -> complete). The pre-070 variants run the same code on a "
                    "database migrated up to 069 (before issue 18). Server CPU: every server process's utime + "
                    "stime (/proc) over the rounds, divided by the jobs; WAL: pg_stat_wal.wal_bytes; HOT: "
-                   "pg_stat_user_tables over the variant's database.")
+                   "pg_stat_user_tables over every table of the variant's database (since 070 that includes the "
+                   "timeline row an image is folded into), and over generation_jobs alone.")
         for variant, other, target in TARGETS:
             r = medians[variant] / medians[other] if medians[other] else float("nan")
             report.say(f"- {variant} / {other}: {r:.2f}x (target ≥ {target:.1f}x: "

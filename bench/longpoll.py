@@ -4,7 +4,8 @@ The progress handler is called in-process with an API Gateway event whose If-Non
 current version; another connection changes the job (a step reported, as a worker does) after a random
 delay, so the change lands anywhere in the tick. Change-to-answer is from that UPDATE's commit (its
 `execute` returned) to the handler's answer. Every statement the handler sends is counted (the statement
-recorder): reads per waiting second is the long-poll's cost to the database.
+recorder): the first is the read any GET pays; the ones after it are what waiting costs, so reads per waiting
+second counts those (all reads per answer are shown too).
 
 Variants, interleaved sample by sample: the tick of today's default (LONG_POLL_TICK_MS) and the 500 ms
 tick of before issue 18, the same handler, code and database. Targets (issue 18): median ≤ 150 ms, p95 ≤
@@ -65,6 +66,10 @@ def _sample(module: Any, world: World, url: str, tick_ms: int, delay: float) -> 
     return (answered - committed[0]) * 1000.0, recorder.count, answered - started
 
 
+def _waiting_reads(reads: dict[int, int], waited: dict[int, float], tick: int) -> float:
+    return (reads[tick] - SAMPLES) / waited[tick]
+
+
 def run(report: Report, server: BenchServer) -> None:
     new_tick = Settings().long_poll_tick_ms
     report.heading(f"Long-poll: change-to-answer of GET /jobs/{{id}}?wait=20, {SAMPLES} changes per tick, "
@@ -98,7 +103,8 @@ def run(report: Report, server: BenchServer) -> None:
         for tick in ticks:
             values = latencies[tick]
             med, p95 = median(values), percentile(values, 95)
-            per_second = reads[tick] / waited[tick] if waited[tick] else float("nan")
+            # the request's own first read is what a plain GET pays; the wait's cost is the reads after it
+            per_second = (reads[tick] - len(values)) / waited[tick] if waited[tick] else float("nan")
             label = f"{tick} ms" + (" (default)" if tick == new_tick else " (before issue 18)")
             rows.append([label, len(values), f"{med:.0f}", f"{p95:.0f}", f"{max(values):.0f}",
                          f"{reads[tick] / len(values):.1f}", f"{per_second:.1f}"])
@@ -109,15 +115,15 @@ def run(report: Report, server: BenchServer) -> None:
                     f"- tick {tick} ms: median {med:.0f} ms, p95 {p95:.0f} ms, {per_second:.1f} primary-key reads per "
                     f"waiting second (targets ≤ {MEDIAN_TARGET_MS:.0f} ms, ≤ {P95_TARGET_MS:.0f} ms, "
                     f"≤ {READS_TARGET:.0f}/s: {'ok' if ok else '**MISS**'})")
-        report.table(["tick", "changes", "median ms", "p95 ms", "max ms", "reads per answer",
-                      "reads per waiting second"], rows)
+        report.table(["tick", "changes", "median ms", "p95 ms", "max ms", "reads per answer (all)",
+                      "reads per waiting second (after the first)"], rows)
         report.say("")
         for line in verdicts:
             report.say(line)
         if len(ticks) == 2:
             report.say(f"- the {OLD_TICK_MS} ms tick: median {median(latencies[OLD_TICK_MS]):.0f} ms; ratio of medians "
                        f"{median(latencies[OLD_TICK_MS]) / median(latencies[new_tick]):.1f}x for "
-                       f"{(reads[new_tick] / waited[new_tick]) / (reads[OLD_TICK_MS] / waited[OLD_TICK_MS]):.1f}x "
+                       f"{_waiting_reads(reads, waited, new_tick) / _waiting_reads(reads, waited, OLD_TICK_MS):.1f}x "
                        "the reads per waiting second")
     finally:
         set_database(previous)

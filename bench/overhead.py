@@ -98,6 +98,11 @@ def _run_raw(conn: Any, statements: list[Captured]) -> None:
             cur.fetchall()
 
 
+def _same_inputs(event: dict[str, Any], service: Callable[[], Any], raw: list[Captured]) -> Callable[[int], Inputs]:
+    """Every iteration reads the same thing: a fresh copy of the event, the same service call and SQL."""
+    return lambda i: Inputs(copy.deepcopy(event), service, raw)
+
+
 def _cases(world: World, db: Database, capturing: Database, modules: dict[str, Any], iterations: int) -> list[Case]:
     from genjobs.services import jobs, limits
 
@@ -136,8 +141,7 @@ def _cases(world: World, db: Database, capturing: Database, modules: dict[str, A
     )
     for name, function, read_event, read_service in reads:
         read_captured, response = _calibrate(capturing, modules[function], read_event)
-        case = Case(name, function, lambda i, e=read_event, f=read_service, c=read_captured: Inputs(
-            copy.deepcopy(e), f, c))
+        case = Case(name, function, _same_inputs(read_event, read_service, read_captured))
         if is_missing(response) or not succeeded(response):
             case.missing = "missing"
         cases.append(case)
