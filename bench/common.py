@@ -190,15 +190,20 @@ class BenchServer:
             row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
         return str(row[0]) if row else "?"
 
-    def new_database(self, part: str) -> str:
+    def new_database(self, part: str, *, before_version: int | None = None) -> str:
+        """A migrated database; with `before_version`, only the migrations numbered below it (the schema an
+        older release had, to compare with in the same run)."""
         from genjobs.db import Database, DatabaseSettings
-        from genjobs.db.migrations import migrate
+        from genjobs.db.migrations import load_migrations, migrate
 
         name = f"genjobs_bench_{part}_{uuid.uuid4().hex[:8]}"
         url = self.cluster.create_database(name)
         db = Database(DatabaseSettings(url=url, pool_min_size=0))
         try:
-            migrate(db)
+            migrations = load_migrations()
+            if before_version is not None:
+                migrations = [m for m in migrations if m.version < before_version]
+            migrate(db, migrations)
         finally:
             db.close()
         return url

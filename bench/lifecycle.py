@@ -7,14 +7,25 @@ for ROUND_SECONDS, in a rotating order, so drift of this noisy machine spreads o
   `worker.run_job` with an instant image model and an in-memory store: claim, 3 progress updates (one per
   generated variation: media output + variation + progress + lease), complete (persona + ledger): 6
   statements per job, each in its own autocommit transaction, with the database's triggers (timeline,
-  NOTIFY, transition rules);
+  transition rules);
+* genjobs 3-step — the same work as the queues: `jobs.start_job` → claim → complete (no images; the ledger
+  entry is charged at a cost of 0), the three state changes as the database functions the worker calls;
+* genjobs pre-070 and genjobs 3-step pre-070 — the same code on a second database migrated only up to
+  069 (the schema before issue 18: the NOTIFY in the timeline trigger, the lease index, fillfactor 100), so
+  every run compares against today's main on this machine;
 * raw — the same 6 statements (captured from a genjobs job, with ids and timestamps swapped) through plain
   psycopg: the database's floor for this workload;
 * pgqueuer — `Queries.enqueue` → `dequeue` → `log_jobs(successful)`;
 * procrastinate — `defer_async` → `JobManager.fetch_job` → `finish_job(succeeded)`.
 
-The queue libraries do less per job (no progress updates, outputs or ledger): they are the yardstick for
-"a PostgreSQL job queue on this machine", not the same work.
+The queue libraries do less per job than the 6-statement lifecycle (no progress updates, outputs or ledger):
+they are the yardstick for "a PostgreSQL job queue on this machine"; the 3-step variant is the same work.
+
+Around every round the parent reads the server's cost of it: CPU (utime + stime of every server process in
+pg_stat_activity, from /proc: only when the server runs on this machine), WAL bytes (pg_stat_wal.wal_bytes;
+each worker forces its statistics out with pg_stat_force_next_flush() at the end of a round) and the share of
+UPDATEs that were HOT (pg_stat_user_tables.n_tup_hot_upd / n_tup_upd over every table of the variant's
+database); per job, summed over the rounds.
 """
 
 from __future__ import annotations
@@ -22,11 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import os
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -36,8 +49,17 @@ PROCESSES = 8
 ROUNDS = 8
 ROUND_SECONDS = 2.5
 MERCHANTS_PER_PROCESS = 100
-VARIANTS = ("genjobs", "raw", "pgqueuer", "procrastinate")
-STATEMENTS = {"genjobs": "6", "raw": "6", "pgqueuer": "3", "procrastinate": "3"}
+VARIANTS = ("genjobs", "genjobs pre-070", "raw", "genjobs 3-step", "genjobs 3-step pre-070", "pgqueuer",
+            "procrastinate")
+STATEMENTS = {"genjobs": "6", "genjobs pre-070": "6", "raw": "6", "genjobs 3-step": "3",
+              "genjobs 3-step pre-070": "3", "pgqueuer": "3", "procrastinate": "3"}
+# The variants that run on the database migrated only up to this version (the schema before issue 18).
+BEFORE_VERSION = 70
+ON_BEFORE = {"genjobs pre-070", "genjobs 3-step pre-070"}
+# Issue 18's targets, as ratios of medians in the same run.
+TARGETS = (("genjobs 3-step", "pgqueuer", 1.0), ("genjobs 3-step", "procrastinate", 1.2),
+           ("genjobs", "genjobs pre-070", 1.7))
+FLUSH_STATS = "SELECT pg_stat_force_next_flush()"
 
 
 @dataclass
@@ -71,7 +93,7 @@ def _personas(url: str, prefix: str) -> list[tuple[str, UUID]]:
 
 
 class GenjobsRunner:
-    def __init__(self, url: str, index: int) -> None:
+    def __init__(self, url: str, index: int, *, same_work: bool = False) -> None:
         from genjobs.db import Database, DatabaseSettings
         from genjobs.services import jobs, worker
 
@@ -85,8 +107,10 @@ class GenjobsRunner:
         self.settings = worker.WorkerSettings()
         self.personas = _personas(url, f"lc-g{index}-{uuid.uuid4().hex[:6]}-")
         self.turn = 0
+        self.same_work = same_work
 
     def one(self) -> bool:
+        from genjobs.data import jobs as job_data
         from genjobs.ports import utc_now
 
         merchant, persona = self.personas[self.turn % len(self.personas)]
@@ -95,9 +119,19 @@ class GenjobsRunner:
             self.db, self.invoker, merchant_id=merchant, persona_id=persona, job_type="character_variations",
             body={"variation_count": 3}, variation_count=3, states=None, prompt_variables={}, idempotency_key=None,
             limits=self.limits, clock=utc_now, worker_function="genjobs-generation")
+        if self.same_work:  # start -> claim -> complete: the queues' enqueue -> dequeue -> finish
+            claim = job_data.claim_job(self.db, started.job.id, utc_now(), self.settings.lease)
+            if claim is None:
+                return False
+            answer = job_data.complete_job(self.db, job_id=started.job.id, attempt=claim.attempt,
+                                           expected=("processing",), now=utc_now())
+            return answer.outcome == "completed"
         outcome = self.worker.run_job(self.db, self.provider, self.store, started.job.id, settings=self.settings,
                                       clock=utc_now)
         return outcome.status == "completed"
+
+    def flush_stats(self) -> None:
+        self.db.execute(FLUSH_STATS)
 
     def close(self) -> None:
         self.db.close()
@@ -147,6 +181,9 @@ class RawRunner:
             ok = ok and bool(rows)
         return ok
 
+    def flush_stats(self) -> None:
+        self.conn.execute(FLUSH_STATS)
+
     def close(self) -> None:
         self.conn.close()
 
@@ -191,6 +228,9 @@ class PgqueuerRunner:
             return done, errors
 
         return self.loop.run_until_complete(loop())
+
+    def flush_stats(self) -> None:
+        self.loop.run_until_complete(self.conn.execute(FLUSH_STATS))
 
     def close(self) -> None:
         self.loop.run_until_complete(self.conn.close())
@@ -239,6 +279,9 @@ class ProcrastinateRunner:
 
         return self.loop.run_until_complete(loop())
 
+    def flush_stats(self) -> None:
+        self.loop.run_until_complete(self.app.connector.execute_query_async(FLUSH_STATS))
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.loop.run_until_complete(self.app.job_manager.unregister_worker(self.worker_id))
@@ -264,8 +307,8 @@ def worker_main(variant: str, index: int, url: str, plan: Plan | None, pipe: Con
     warnings.filterwarnings("ignore")
     runner: Any
     try:
-        if variant == "genjobs":
-            runner = GenjobsRunner(url, index)
+        if variant.startswith("genjobs"):
+            runner = GenjobsRunner(url, index, same_work="3-step" in variant)
         elif variant == "raw":
             assert plan is not None
             runner = RawRunner(url, index, plan)
@@ -285,10 +328,11 @@ def worker_main(variant: str, index: int, url: str, plan: Plan | None, pipe: Con
         while time.monotonic() < start_at:
             time.sleep(min(0.01, max(0.0, start_at - time.monotonic())))
         try:
-            if variant in ("genjobs", "raw"):
+            if variant.startswith("genjobs") or variant == "raw":
                 done, errors = _run_sync(runner, start_at + seconds)
             else:
                 done, errors = runner.run_until(start_at + seconds)
+            runner.flush_stats()  # this backend's table and WAL counters, out before the parent reads them
             pipe.send(("done", (done, errors, time.monotonic() - start_at)))
         except Exception as exc:
             pipe.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -350,13 +394,14 @@ class Worker:
     pipe: Connection
 
 
-def _start_workers(url: str, plan: Plan) -> list[Worker]:
+def _start_workers(urls: dict[str, str], plan: Plan) -> list[Worker]:
     ctx = mp.get_context("spawn")
     workers: list[Worker] = []
     for variant in VARIANTS:
         for index in range(PROCESSES):
             parent, child = ctx.Pipe()
-            process = ctx.Process(target=worker_main, args=(variant, index, url, plan, child), daemon=True)
+            process = ctx.Process(target=worker_main, args=(variant, index, urls[variant], plan, child),
+                                  daemon=True)
             process.start()
             workers.append(Worker(variant, process, parent))
     return workers
@@ -389,46 +434,155 @@ def _round(workers: list[Worker], variant: str) -> tuple[int, int, float]:
     return done, errors, longest
 
 
+# -- what a round cost the server ----------------------------------------------------------------------------
+
+
+@dataclass
+class ServerCost:
+    """Counters read before and after a round; the difference is the round's cost."""
+
+    cpu_ticks: int | None
+    wal_bytes: int
+    updates: int
+    hot_updates: int
+    job_updates: int  # generation_jobs alone
+    job_hot_updates: int
+
+
+class ServerMeter:
+    """Reads the server's CPU, WAL and update counters over one connection per database."""
+
+    def __init__(self, urls: list[str]) -> None:
+        import psycopg
+
+        self.conns = [psycopg.connect(u, autocommit=True) for u in urls]
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        # /proc of this machine shows the server's processes only when the server runs here
+        pid = self.conns[0].execute("SELECT pg_backend_pid()").fetchone()
+        self.local = pid is not None and Path(f"/proc/{pid[0]}/stat").exists()
+
+    def _cpu_ticks(self) -> int | None:
+        if not self.local:
+            return None
+        rows = self.conns[0].execute("SELECT pid FROM pg_stat_activity").fetchall()
+        total = 0
+        for (pid,) in rows:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return total
+
+    def read(self) -> ServerCost:
+        cpu = self._cpu_ticks()
+        wal = self.conns[0].execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()
+        counts = [0, 0, 0, 0]
+        for conn in self.conns:
+            row = conn.execute(
+                "SELECT coalesce(sum(n_tup_upd), 0), coalesce(sum(n_tup_hot_upd), 0), "
+                "coalesce(sum(n_tup_upd) FILTER (WHERE relname = 'generation_jobs'), 0), "
+                "coalesce(sum(n_tup_hot_upd) FILTER (WHERE relname = 'generation_jobs'), 0) "
+                "FROM pg_stat_user_tables").fetchone()
+            if row is not None:
+                counts = [c + int(v) for c, v in zip(counts, row, strict=True)]
+        return ServerCost(cpu, int(wal[0]) if wal else 0, *counts)
+
+    def cpu_ms(self, before: ServerCost, after: ServerCost) -> float | None:
+        if before.cpu_ticks is None or after.cpu_ticks is None:
+            return None
+        return (after.cpu_ticks - before.cpu_ticks) * 1000.0 / self.tick
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+
+
+@dataclass
+class Totals:
+    jobs: int = 0
+    errors: int = 0
+    cpu_ms: float | None = 0.0
+    wal_bytes: int = 0
+    updates: int = 0
+    hot_updates: int = 0
+    job_updates: int = 0
+    job_hot_updates: int = 0
+
+
+def _share(hot: int, updates: int, jobs: int) -> str:
+    return f"{100.0 * hot / updates:.0f} % of {updates / jobs:.1f}" if updates else "no updates"
+
+
 def run(report: Report, server: BenchServer) -> None:
     report.heading(f"Lifecycle throughput: {PROCESSES} processes x 1 connection, {ROUNDS} interleaved rounds of "
                    f"{ROUND_SECONDS:.1f} s per variant")
     url = server.new_database("lifecycle")
+    before_url = server.new_database("lifecycle_pre070", before_version=BEFORE_VERSION)
+    urls = {v: before_url if v in ON_BEFORE else url for v in VARIANTS}
     workers: list[Worker] = []
+    meter: ServerMeter | None = None
     try:
         _install_queues(url)
         plan = _capture_plan(url)
         report.note(f"lifecycle: starting {PROCESSES * len(VARIANTS)} worker processes")
-        workers = _start_workers(url, plan)
+        workers = _start_workers(urls, plan)
         for w in workers:
             kind, detail = w.pipe.recv()
             if kind != "ready":
                 raise RuntimeError(f"{w.variant} worker failed to start: {detail}")
+        meter = ServerMeter([url, before_url])
         per_round: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        totals: dict[str, list[int]] = {v: [0, 0] for v in VARIANTS}
+        totals: dict[str, Totals] = {v: Totals() for v in VARIANTS}
         for round_no in range(ROUNDS):
             shift = round_no % len(VARIANTS)
             for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+                before = meter.read()
                 done, errors, seconds = _round(workers, variant)
+                after = meter.read()
                 per_round[variant].append(done / seconds)
-                totals[variant][0] += done
-                totals[variant][1] += errors
+                t = totals[variant]
+                t.jobs, t.errors = t.jobs + done, t.errors + errors
+                cpu = meter.cpu_ms(before, after)
+                t.cpu_ms = None if cpu is None or t.cpu_ms is None else t.cpu_ms + cpu
+                t.wal_bytes += after.wal_bytes - before.wal_bytes
+                t.updates += after.updates - before.updates
+                t.hot_updates += after.hot_updates - before.hot_updates
+                t.job_updates += after.job_updates - before.job_updates
+                t.job_hot_updates += after.job_hot_updates - before.job_hot_updates
             report.note(f"lifecycle: round {round_no + 1}/{ROUNDS}: "
                         + ", ".join(f"{v} {per_round[v][-1]:.0f}/s" for v in VARIANTS))
-        base = median(per_round["genjobs"])
+        medians = {v: median(per_round[v]) for v in VARIANTS}
+        base = medians["genjobs"]
         rows = []
         for variant in VARIANTS:
-            rates = per_round[variant]
-            med = median(rates)
-            rows.append([variant, STATEMENTS[variant], f"{med:.0f}", f"{min(rates):.0f}-{max(rates):.0f}",
-                         totals[variant][0], totals[variant][1], f"{med / base:.2f}x",
-                         f"{med * int(STATEMENTS[variant]):.0f}"])
+            rates, t = per_round[variant], totals[variant]
+            jobs = max(t.jobs, 1)
+            rows.append([variant, STATEMENTS[variant], f"{medians[variant]:.0f}",
+                         f"{min(rates):.0f}-{max(rates):.0f}", t.jobs, t.errors, f"{medians[variant] / base:.2f}x",
+                         f"{medians[variant] * int(STATEMENTS[variant]):.0f}",
+                         "—" if t.cpu_ms is None else f"{t.cpu_ms / jobs:.2f}",
+                         f"{t.wal_bytes / jobs / 1024:.1f}", _share(t.hot_updates, t.updates, jobs),
+                         _share(t.job_hot_updates, t.job_updates, jobs) if variant.startswith("genjobs")
+                         or variant == "raw" else "—"])
         report.table(["variant", "statements/job", "jobs/s (median of rounds)", "range", "jobs", "errors",
-                      "x genjobs", "statements/s"], rows)
-        raw_med = median(per_round["raw"])
+                      "x genjobs", "statements/s", "server CPU ms/job", "WAL KiB/job", "HOT share of updates/job",
+                      "generation_jobs: HOT share of updates/job"],
+                     rows)
         report.say("")
-        report.say(f"genjobs runs at {base / raw_med:.2f}x the raw-SQL rate of the same statements "
-                   f"({base:.0f} vs {raw_med:.0f} jobs/s); one genjobs job is 6 commits (start, claim, 3 progress "
-                   "updates, complete) against 3 for the queues' enqueue -> dequeue -> complete.")
+        report.say(f"genjobs runs at {base / medians['raw']:.2f}x the raw-SQL rate of the same statements "
+                   f"({base:.0f} vs {medians['raw']:.0f} jobs/s); one genjobs job is 6 commits (start, claim, 3 "
+                   "progress updates, complete) against 3 for the queues' enqueue -> dequeue -> complete and for "
+                   "genjobs 3-step (start -> claim -> complete). The pre-070 variants run the same code on a "
+                   "database migrated up to 069 (before issue 18). Server CPU: every server process's utime + "
+                   "stime (/proc) over the rounds, divided by the jobs; WAL: pg_stat_wal.wal_bytes; HOT: "
+                   "pg_stat_user_tables over every table of the variant's database (since 070 that includes the "
+                   "timeline row an image is folded into), and over generation_jobs alone.")
+        for variant, other, target in TARGETS:
+            r = medians[variant] / medians[other] if medians[other] else float("nan")
+            report.say(f"- {variant} / {other}: {r:.2f}x (target ≥ {target:.1f}x: "
+                       f"{'ok' if r >= target else '**MISS**'})")
     finally:
+        if meter is not None:
+            meter.close()
         _stop_workers(workers)
         server.drop(url)
+        server.drop(before_url)

@@ -98,6 +98,11 @@ def _run_raw(conn: Any, statements: list[Captured]) -> None:
             cur.fetchall()
 
 
+def _same_inputs(event: dict[str, Any], service: Callable[[], Any], raw: list[Captured]) -> Callable[[int], Inputs]:
+    """Every iteration reads the same thing: a fresh copy of the event, the same service call and SQL."""
+    return lambda i: Inputs(copy.deepcopy(event), service, raw)
+
+
 def _cases(world: World, db: Database, capturing: Database, modules: dict[str, Any], iterations: int) -> list[Case]:
     from genjobs.services import jobs, limits
 
@@ -119,6 +124,27 @@ def _cases(world: World, db: Database, capturing: Database, modules: dict[str, A
 
         case.inputs = lambda i: Inputs(copy.deepcopy(event), read_job, captured)
     cases.append(case)
+
+    # GET /jobs?limit=20 (a page of 20 of the merchant's jobs) and GET /personas/{persona_id}
+    from genjobs.services import personas as persona_service
+
+    for _ in range(20):
+        world.queued_job()
+    persona = world.persona()
+    reads = (
+        ("GET /jobs?limit=20", "progress", world.http("GET", "/jobs", query={"limit": "20"}),
+         lambda: jobs.list_jobs(db, merchant, limit=20)),
+        ("GET /personas/{persona_id}", "generation",
+         world.http("GET", f"/personas/{persona}", route="/personas/{persona_id}",
+                    params={"persona_id": str(persona)}),
+         lambda: persona_service.get_persona(db, merchant, persona, cooldown=world.limits.cooldown, clock=utc_now)),
+    )
+    for name, function, read_event, read_service in reads:
+        read_captured, response = _calibrate(capturing, modules[function], read_event)
+        case = Case(name, function, _same_inputs(read_event, read_service, read_captured))
+        if is_missing(response) or not succeeded(response):
+            case.missing = "missing"
+        cases.append(case)
 
     # GET /usage
     usage_event = world.http("GET", "/usage")

@@ -159,6 +159,10 @@ def test_s3_events_complete_the_job_with_its_cost(db: Database, s3_store: S3Medi
                           "AND duration_seconds = 5 AND size_bytes = 12", (job_id,)) == 3
     assert db.fetch_value("SELECT count(*) FROM video_invocations WHERE job_id = %s AND status = 'completed'",
                           (job_id,)) == 3
+    # a video's file is recorded before its job moves on (no step change to fold it into): its own timeline row
+    outputs = db.fetch_all("SELECT details FROM job_events WHERE job_id = %s AND event_type = 'output_generated' "
+                           "ORDER BY id", (job_id,))
+    assert [o["details"]["state"] for o in outputs] == ["thinking", "idle", "talking"]
     # and a duplicate after completion changes nothing
     late = deliver(db, s3_store, job_id, "idle", clock)
     assert late.outcome == "ignored" and late.job_status == "completed"

@@ -45,9 +45,13 @@ def test_happy_path_three_variations(db: Database, s3: Any, bedrock: tuple[Bedro
     assert row["variation_urls"] == [f"https://{BUCKET}.s3.amazonaws.com/jobs/{job.id}/variations/{i}.png"
                                      for i in range(3)]
     assert "Pip" in row["prompt"] and "friendly 3D cartoon" in row["prompt"]
-    progress = db.fetch_all("SELECT progress FROM job_events WHERE job_id = %s AND event_type = 'step_changed' "
-                            "ORDER BY id", (job.id,))
+    progress = db.fetch_all("SELECT progress, details FROM job_events "
+                            "WHERE job_id = %s AND event_type = 'step_changed' ORDER BY id", (job.id,))
     assert [p["progress"] for p in progress] == [33, 66, 100]
+    # each image is on the timeline once: in the step change its statement wrote (migration 070), not in a row
+    # of its own
+    assert [p["details"]["output"]["url"] for p in progress] == row["variation_urls"]
+    assert db.fetch_value("SELECT count(*) FROM job_events WHERE job_id = %s", (job.id,)) == 6
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
     assert keys == [f"jobs/{job.id}/variations/{i}.png" for i in range(3)]
     assert db.fetch_value("SELECT count(*) FROM character_variations WHERE job_id = %s", (job.id,)) == 3

@@ -157,7 +157,7 @@ class Settings(_FromEnvironment):
     job_video_lease_seconds: int = Field(default=1800, ge=60, le=86_400, validation_alias=_env(
         "job_video_lease_seconds", "JOB_VIDEO_LEASE_SECONDS"))
     max_retries: int = Field(default=3, ge=0, le=100, validation_alias=_env("max_retries", "JOB_MAX_RETRIES"))
-    long_poll_tick_ms: int = Field(default=500, ge=10, le=10_000, validation_alias=_env(
+    long_poll_tick_ms: int = Field(default=100, ge=10, le=10_000, validation_alias=_env(
         "long_poll_tick_ms", "LONG_POLL_TICK_MS"))
     retention_failed_days: PositiveInt = Field(default=30, validation_alias=_env(
         "retention_failed_days", "RETENTION_FAILED_DAYS"))

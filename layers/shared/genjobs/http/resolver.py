@@ -4,15 +4,25 @@ its parameters: the merchant (the authorizer's claim) and the version in `If-Non
 `create_resolver()` returns a powertools `APIGatewayHttpResolver` with request validation on and the
 error handlers installed, so each handler module only declares its routes. Bodies that are not JSON at
 all are refused before the resolver runs (`genjobs.http.requests`), through no private API of powertools.
+
+One cost of powertools' request validation is fixed where it arises (issue 18): on every request it asks
+`is_scalar_field` of each query and header parameter of the route, which re-inspects the parameter's
+annotation (typing origins and unions) although a route's parameters never change. `cache_scalar_checks()`
+memoizes that answer per parameter object, for the name the validation middleware calls. The validation
+itself, its errors and the OpenAPI document are unchanged; tests/unit/test_resolver_cache.py fails when
+powertools caches the check itself (then this goes) or stops calling it by that name.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import openapi_validation
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from genjobs.errors import Forbidden, GenjobsError, Unauthorized, ValidationFailed, validation_details
@@ -22,7 +32,32 @@ from genjobs.models.text import storable_text
 logger = logging.getLogger("genjobs.http")
 
 
+def _memoized_per_field(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """`check(field)` answered once per field object. Keyed by id() and holding the field, so an id reused
+    after a field is gone can never answer for another one; route parameters live as long as the app."""
+    answers: dict[int, tuple[Any, bool]] = {}
+
+    def memoized(field: Any) -> bool:
+        known = answers.get(id(field))
+        if known is not None and known[0] is field:
+            return known[1]
+        answer = check(field)
+        answers[id(field)] = (field, answer)
+        return answer
+
+    memoized.__wrapped__ = check  # type: ignore[attr-defined]
+    return memoized
+
+
+def cache_scalar_checks() -> None:
+    """Memoize the scalar check powertools' request validation runs per parameter and request (idempotent)."""
+    current = getattr(openapi_validation, "is_scalar_field", None)
+    if current is not None and not hasattr(current, "__wrapped__"):
+        openapi_validation.is_scalar_field = _memoized_per_field(current)  # type: ignore[attr-defined,assignment]
+
+
 def create_resolver() -> APIGatewayHttpResolver:
+    cache_scalar_checks()
     app = APIGatewayHttpResolver(enable_validation=True)
 
     @app.exception_handler(GenjobsError)
