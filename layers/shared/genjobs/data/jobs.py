@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict
 
-from genjobs.data.answers import JobAnswer, Outcome, transitions_checked
+from genjobs.data.answers import JobAnswer, Outcome, call_writer, transitions_checked
 from genjobs.db import Database
 from genjobs.models.jobs import Job, JobEvent, JobProgress
 
@@ -56,7 +56,7 @@ class Claim(BaseModel):
 
 def _answer(db: Database, job_id: UUID, query: LiteralString, params: Sequence[Any]) -> JobAnswer:
     with transitions_checked(job_id):
-        return JobAnswer.model_validate(db.fetch_value(query, params))
+        return JobAnswer.model_validate(call_writer(db, query, params))
 
 
 # -- state changes ---------------------------------------------------------------------------------------
@@ -81,8 +81,8 @@ def start_job(
     builtin_defaults: dict[str, str],
 ) -> Outcome:
     """Every check of a start and the insert, in one round trip (genjobs_start_job_v3)."""
-    return Outcome.model_validate(db.fetch_value(
-        "SELECT genjobs_start_job_v3(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    return Outcome.model_validate(call_writer(
+        db, "genjobs_start_job_v3(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (merchant_id, persona_id, job_type, variation_count, states, Jsonb(prompt_variables), idempotency_key,
          request_hash, default_hourly_limit, cooldown, now, max_retries, builtin_variables,
          Jsonb(builtin_defaults)),
@@ -91,7 +91,7 @@ def start_job(
 
 def claim_job(db: Database, job_id: UUID, now: datetime, lease: timedelta) -> Claim | None:
     """queued -> processing with a new attempt and a lease; None when the job is not claimable."""
-    claim = db.fetch_value("SELECT genjobs_claim_job_v1(%s, %s, %s)", (job_id, now, lease))
+    claim = call_writer(db, "genjobs_claim_job_v1(%s, %s, %s)", (job_id, now, lease))
     return None if claim is None else Claim.model_validate(claim)
 
 
@@ -101,8 +101,8 @@ def record_variation(
     lease_until: datetime, prompt: str,
 ) -> bool:
     """Store one generated image and move the job on; False when the attempt is stale or not processing."""
-    return bool(db.fetch_value(
-        "SELECT genjobs_record_variation_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    return bool(call_writer(
+        db, "genjobs_record_variation_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (job_id, attempt, index, seed, bucket, key, url, content_type, size_bytes, width, height, progress, step,
          lease_until, prompt),
     ))
@@ -114,14 +114,14 @@ def record_state(
     complete_when_done: bool, now: datetime,
 ) -> JobAnswer:
     """One state of a state-videos job (genjobs_record_state_v1): from an S3 notification or a command."""
-    return _answer(db, job_id, "SELECT genjobs_record_state_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    return _answer(db, job_id, "genjobs_record_state_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                    (job_id, merchant_id, attempt, list(running), state, url, bucket, key, size_bytes,
                     complete_when_done, now))
 
 
 def report_progress(db: Database, *, job_id: UUID, merchant_id: str | None, attempt: int | None,
                     step: str | None, progress: int | None) -> JobAnswer:
-    return _answer(db, job_id, "SELECT genjobs_report_progress_v1(%s, %s, %s, %s, %s)",
+    return _answer(db, job_id, "genjobs_report_progress_v1(%s, %s, %s, %s, %s)",
                    (job_id, merchant_id, attempt, step, progress))
 
 
@@ -129,7 +129,7 @@ def complete_job(db: Database, *, job_id: UUID, merchant_id: str | None = None, 
                  expected: Sequence[str] | None = None, cost_usd: Decimal | None = None,
                  now: datetime) -> JobAnswer:
     """Complete the job, charge it once (genjobs_complete_job_v1)."""
-    return _answer(db, job_id, "SELECT genjobs_complete_job_v1(%s, %s, %s, %s, %s, %s)",
+    return _answer(db, job_id, "genjobs_complete_job_v1(%s, %s, %s, %s, %s, %s)",
                    (job_id, merchant_id, attempt, None if expected is None else list(expected), cost_usd, now))
 
 
@@ -138,13 +138,13 @@ def fail_job(db: Database, *, job_id: UUID, merchant_id: str | None = None, atte
              retry_at: datetime | None) -> JobAnswer:
     """A failed attempt: retried with backoff while retries remain and the error allows, else failed
     (genjobs_fail_job_v1)."""
-    return _answer(db, job_id, "SELECT genjobs_fail_job_v1(%s, %s, %s, %s, %s, %s, %s, %s)",
+    return _answer(db, job_id, "genjobs_fail_job_v1(%s, %s, %s, %s, %s, %s, %s, %s)",
                    (job_id, merchant_id, attempt, None if expected is None else list(expected), retryable,
                     error_code, error_message, retry_at))
 
 
 def cancel_job(db: Database, *, merchant_id: str, job_id: UUID) -> JobAnswer:
-    return _answer(db, job_id, "SELECT genjobs_cancel_job_v1(%s, %s)", (job_id, merchant_id))
+    return _answer(db, job_id, "genjobs_cancel_job_v1(%s, %s)", (job_id, merchant_id))
 
 
 def mark_dispatch_failed(db: Database, job_id: UUID, message: str) -> None:
