@@ -1,5 +1,5 @@
 """The one place that builds the shared objects of a container: settings, database, invoker, media
-provider and store, clock.
+provider and store, clock, and for webhooks the secret box and the HTTP sender.
 
 In AWS they are built on first use from the settings (RDS Proxy pool, Lambda, Bedrock, S3) and live as
 long as the container. The tests and the local runner replace any of them with `override(...)` (a frozen
@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from genjobs.db import Database
-from genjobs.ports import Clock, FunctionInvoker, MediaProvider, MediaStore, utc_now
+from genjobs.ports import Clock, FunctionInvoker, MediaProvider, MediaStore, SecretBox, WebhookSender, utc_now
 from genjobs.settings import Settings, get_settings
 
 
@@ -28,6 +28,8 @@ class Dependencies:
     provider: MediaProvider
     store: MediaStore
     clock: Clock
+    secret_box: SecretBox
+    webhook_sender: WebhookSender
 
 
 _overrides: dict[str, Any] = {}
@@ -39,6 +41,7 @@ def _build() -> Dependencies:
     from genjobs.adapters.bedrock import BedrockMediaProvider
     from genjobs.adapters.lambda_invoker import LambdaInvoker
     from genjobs.adapters.s3 import S3MediaStore
+    from genjobs.adapters.webhooks import HttpSender
 
     settings = _overrides.get("settings") or get_settings()
 
@@ -54,7 +57,20 @@ def _build() -> Dependencies:
         provider=part("provider", BedrockMediaProvider),
         store=part("store", lambda: S3MediaStore(settings.media_bucket, base_url=settings.media_base_url)),
         clock=part("clock", lambda: utc_now),
+        secret_box=part("secret_box", lambda: _secret_box(settings)),
+        webhook_sender=part("webhook_sender", lambda: HttpSender(
+            allow_private=settings.webhook_allow_private_urls, timeout_seconds=settings.webhook_timeout_seconds)),
     )
+
+
+def _secret_box(settings: Settings) -> SecretBox:
+    from genjobs.adapters.webhooks import FernetSecretBox, LazySecretBox, MissingSecretBox, SecretsManagerKey
+
+    if settings.webhook_secret_key:
+        return FernetSecretBox(settings.webhook_secret_key)
+    if settings.webhook_secret_key_arn:
+        return LazySecretBox(SecretsManagerKey(settings.webhook_secret_key_arn))
+    return MissingSecretBox()
 
 
 def get() -> Dependencies:
@@ -70,7 +86,8 @@ def get() -> Dependencies:
 
 
 def override(**parts: Any) -> None:
-    """Replace parts (`settings`, `db`, `invoker`, `provider`, `store`, `clock`) from now on; a part given as
+    """Replace parts (`settings`, `db`, `invoker`, `provider`, `store`, `clock`, `secret_box`,
+    `webhook_sender`) from now on; a part given as
     None goes back to its default. Parts not named keep their override or default; nothing is built until
     the next `get()`. Objects handed out before stay with their callers."""
     global _built  # noqa: PLW0603

@@ -18,6 +18,9 @@ TIMEOUTS: dict[str, tuple[float, float, int]] = {
     "bedrock-runtime": (3.0, 120.0, 2),
     "s3": (2.0, 20.0, 3),
     "rds": (2.0, 5.0, 2),
+    # webhooks: the delivery function hands signed requests to SQS, and reads its key from Secrets Manager once
+    "sqs": (2.0, 5.0, 3),
+    "secretsmanager": (2.0, 5.0, 3),
 }
 
 
