@@ -228,7 +228,8 @@ def test_a_merchant_without_endpoints_pays_no_extra_statement_and_writes_nothing
     # Given globex without endpoints, and acme with one
     clock = real_clock()
     db.execute("INSERT INTO merchants (id) VALUES ('acme') ON CONFLICT DO NOTHING")
-    db.execute("INSERT INTO webhook_endpoints (merchant_id, url, secret_encrypted) VALUES ('acme', 'https://a.test', 'x')")
+    db.execute("INSERT INTO webhook_endpoints (merchant_id, url, secret_encrypted) "
+               "VALUES ('acme', 'https://a.test', 'x')")
     take_webhooks_pending()
 
     # When each cancels a job, counting statements

@@ -8,10 +8,12 @@ import functions.approval.app as approval_app
 import functions.generation.app as generation_app
 import functions.limits.app as limits_app
 import functions.progress.app as progress_app
+import functions.webhooks.app as webhooks_app
 
 HANDLERS: dict[str, ModuleType] = {
     "generation": generation_app,
     "limits": limits_app,
     "progress": progress_app,
     "approval": approval_app,
+    "webhooks": webhooks_app,
 }

@@ -39,7 +39,7 @@ class UpdateWebhookRequest(BaseModel):
 class WebhookEndpoint(BaseModel):
     """An endpoint as the API shows it: never its secret (shown once, on create and rotate)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     id: UUID
     url: str
