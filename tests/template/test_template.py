@@ -43,6 +43,7 @@ EXPECTED_FUNCTIONS = {
     "ApprovalFunction",
     "MigrateFunction",
     "MaintenanceFunction",
+    "WebhooksFunction",  # webhooks (issue 16); its sender is a plain AWS::Lambda::Function outside the VPC
 }
 
 # Key layout the worker writes (media keys) and Bedrock's async-invoke output layout.
@@ -394,11 +395,12 @@ EXPECTED_ACTIONS = {
     "GenerationFunction": {
         "s3:GetObject", "s3:PutObject", "lambda:InvokeFunction", "bedrock:InvokeModel", "bedrock:StartAsyncInvoke",
     },
-    "ProgressFunction": {"s3:GetObject"},
+    "ProgressFunction": {"s3:GetObject", "lambda:InvokeFunction"},
     "LimitsFunction": set(),
     "ApprovalFunction": set(),
     "MigrateFunction": set(),
     "MaintenanceFunction": {"lambda:InvokeFunction", "bedrock:GetAsyncInvoke"},
+    "WebhooksFunction": {"secretsmanager:GetSecretValue", "sqs:SendMessage", "lambda:InvokeFunction"},
 }
 
 
@@ -406,6 +408,12 @@ EXPECTED_ACTIONS = {
 def test_each_function_gets_exactly_the_actions_it_needs(logical_id: str) -> None:
     assert _actions_of(FUNCTIONS[logical_id]) == EXPECTED_ACTIONS[logical_id]
 
+
+# The webhooks function's statements on resources of the stack (referenced, not spelled as ARNs).
+WEBHOOK_STATEMENTS = {
+    "ReadWebhookSecretKey": {"Ref": "WebhookSecretKey"},
+    "EnqueueWebhookRequests": {"Fn::GetAtt": ["WebhookQueue", "Arn"]},
+}
 
 FOUNDATION_MODEL_ARN = r"arn:\$\{AWS::Partition\}:bedrock:\$\{AWS::Region\}::foundation-model/\$\{(\w+)\}"
 
@@ -417,6 +425,9 @@ def test_resources_of_granted_actions_are_scoped() -> None:
     model_params = {p for p in TEMPLATE["Parameters"] if p.endswith("ModelId")}
     for function in FUNCTIONS.values():
         for statement in function.policy_statements():
+            if statement.get("Sid") in WEBHOOK_STATEMENTS:
+                assert statement["Resource"] == WEBHOOK_STATEMENTS[statement["Sid"]], statement
+                continue
             resources_ = [sub_text(r) for r in as_list(statement["Resource"])]
             for action in as_list(statement["Action"]):
                 service = action.split(":")[0]
@@ -616,3 +627,42 @@ def test_outputs() -> None:
     assert {"ApiUrl", "ProxyEndpoint", "MediaBucketName"} <= set(outputs)
     assert outputs["ProxyEndpoint"]["Value"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
     assert outputs["MediaBucketName"]["Value"] == {"Ref": "MediaBucket"}
+
+
+# ---------------------------------------------------------------------------------------------- webhooks
+
+
+def test_the_webhook_sender_runs_outside_the_vpc_fed_by_a_queue_with_a_dlq() -> None:
+    sender = RESOURCES["WebhookSenderFunction"]
+    assert sender["Type"] == "AWS::Lambda::Function" and "VpcConfig" not in sender["Properties"]
+    queue = RESOURCES["WebhookQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
+    # Lambda asks for a visibility timeout of at least six times the function's timeout
+    assert queue["VisibilityTimeout"] >= 6 * sender["Properties"]["Timeout"]
+    mapping = RESOURCES["WebhookSenderQueueMapping"]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+
+
+def test_the_webhook_sender_role_can_only_read_its_queue_report_and_log() -> None:
+    statements = RESOURCES["WebhookSenderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    granted = {(a, str(s["Resource"])) for s in statements for a in as_list(s["Action"])}
+    queue = str({"Fn::GetAtt": ["WebhookQueue", "Arn"]})
+    webhooks_arn = str({"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+                                   "${AWS::StackName}-webhooks"})
+    assert granted == {
+        ("logs:CreateLogStream", str({"Fn::GetAtt": ["WebhookSenderLogGroup", "Arn"]})),
+        ("logs:PutLogEvents", str({"Fn::GetAtt": ["WebhookSenderLogGroup", "Arn"]})),
+        ("sqs:ReceiveMessage", queue), ("sqs:DeleteMessage", queue), ("sqs:GetQueueAttributes", queue),
+        ("lambda:InvokeFunction", webhooks_arn),
+    }
+
+
+def test_webhook_failures_are_alarmed() -> None:
+    alarms = {a["AlarmName"]["Fn::Sub"].split("}-", 1)[1]: a for a in _alarms()}
+    assert {"webhook-sender-errors", "webhook-dlq", "webhook-failure-rate"} <= set(alarms)
+    rate = alarms["webhook-failure-rate"]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in rate["Metrics"] if "MetricStat" in m}
+    assert names == {"WebhookAttempts", "WebhookAttemptsFailed"}
+    source = (REPO_ROOT / "functions" / "webhooks" / "app.py").read_text()
+    assert all(f'"{name}"' in source for name in names), "the webhooks function must emit what the alarm reads"
