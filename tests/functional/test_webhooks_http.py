@@ -149,9 +149,9 @@ def test_a_job_change_asks_for_a_delivery_only_when_the_merchant_has_endpoints(
 def test_the_sender_reports_results_and_a_failed_report_returns_the_batch(receiver: Receiver) -> None:
     import json
 
-    import functions.webhook_sender.app as sender_app
     from genjobs.adapters.webhooks import HttpSender
 
+    import functions.webhook_sender.app as sender_app
     from tests.support.fakes import RecordingInvoker
 
     # Given a batch of two signed requests from the queue (and a malformed one)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -101,7 +102,7 @@ def test_a_failed_attempt_is_retried_later_with_the_same_webhook_id(db: Database
     # Given a receiver that fails once, then recovers
     clock = real_clock()
     endpoint(db, secret_box, receiver.url, events=["job.queued"])
-    answers = iter([(503, {}, b"busy" * 400), (200, {}, b"ok")])
+    answers: Iterator[tuple[int, dict[str, str], bytes]] = iter([(503, {}, b"busy" * 400), (200, {}, b"ok")])
     receiver.answer = lambda _: next(answers)
     start_job(db, "acme", new_persona(db, "acme"), clock=clock, job_type="character_variations")
 

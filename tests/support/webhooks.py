@@ -73,8 +73,8 @@ class Receiver:
 
 
 @contextmanager
-def running_receiver(receiver: Receiver | None = None) -> Iterator[Receiver]:
-    receiver = receiver or Receiver()
+def running_receiver(given: Receiver | None = None) -> Iterator[Receiver]:
+    receiver = given or Receiver()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
