@@ -12,7 +12,7 @@
 -- (webhook_endpoints_merchant_idx) inside the statement the writer sends anyway: no extra round trip,
 -- nothing written. When messages were written, the trigger sets the transaction-local setting
 -- `genjobs.webhooks_pending` (set_config(..., true): it ends with the transaction, so nothing stays on a
--- pooled connection); the writer reads it in the same statement (genjobs.data.outbox) and asks for a
+-- pooled connection); the writer reads it in the same statement (genjobs.db.outbox) and asks for a
 -- prompt delivery. The maintenance sweep is the backstop.
 --
 -- The rules that live here, once:

@@ -14,7 +14,7 @@ import psycopg
 from pydantic import BaseModel, ConfigDict
 
 from genjobs.db import Database
-from genjobs.db.outbox import PENDING_COLUMN, note_webhooks_pending
+from genjobs.db.outbox import PENDING_COLUMN, PENDING_VALUE, note_webhooks_pending
 from genjobs.errors import IllegalTransition
 from genjobs.models.jobs import Job, JobProgress, JobStatus
 
@@ -82,9 +82,8 @@ def transitions_checked(job_id: UUID) -> Iterator[None]:
 def call_writer(db: Database, call: LiteralString, params: Any) -> Any:
     """`SELECT <call>` for a database function that changes jobs, answering its value; when the function's
     changes wrote webhook events (sql/050), the same statement says so and the entry asks for a delivery.
-    The function runs in FROM, so it has finished (its triggers too) before the select list reads the flag."""
-    row = db.fetch_one("SELECT w.answer, " + PENDING_COLUMN + " AS webhooks_pending FROM " + call + " AS w(answer)",
-                       params)
+    The flag is the second entry of the select list, computed after the call (and its triggers) has run."""
+    row = db.fetch_one("SELECT " + call + " AS answer, " + PENDING_COLUMN + " AS webhooks_pending", params)
     assert row is not None
     note_pending(row)
     return row["answer"]
@@ -92,5 +91,5 @@ def call_writer(db: Database, call: LiteralString, params: Any) -> Any:
 
 def note_pending(row: Any) -> None:
     """Note the outbox's signal read by a writer's statement (a `webhooks_pending` column)."""
-    if row and row.get("webhooks_pending"):
+    if row and row.get("webhooks_pending") == PENDING_VALUE:
         note_webhooks_pending()

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any, LiteralString
 from uuid import UUID
 
-from genjobs.db import Database, Row
-from genjobs.db.outbox import PENDING_COLUMN, note_webhooks_pending
+from genjobs.db import Database
+from genjobs.db.outbox import note_webhooks_pending
 from genjobs.models.webhooks import DeliveryAttempt, DueMessage, WebhookEndpoint
 from genjobs.ports import WebhookResult
 
@@ -166,7 +166,3 @@ def due_count(db: Database, now: datetime) -> int:
         "SELECT count(*) FROM (SELECT 1 FROM webhook_messages WHERE status = 'pending' AND next_attempt_at <= %s "
         "LIMIT 1000) due", (now,)) or 0)
 
-
-def pending_signal(db: Database) -> Row | None:
-    """The outbox signal alone (tests read it inside a transaction)."""
-    return db.fetch_one("SELECT " + PENDING_COLUMN + " AS webhooks_pending")

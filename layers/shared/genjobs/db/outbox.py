@@ -12,8 +12,12 @@ from __future__ import annotations
 import threading
 from typing import LiteralString
 
-# Appended to a writer's SELECT list; reads false when nothing was written.
-PENDING_COLUMN: LiteralString = "coalesce(current_setting('genjobs.webhooks_pending', true), '') = 'on'"
+# Appended to a writer's SELECT list (after the call, so it is evaluated after it: PostgreSQL computes a
+# select list's entries in order); 'on' when the statement wrote webhook events, else NULL or ''. The text
+# itself is returned, not a comparison: the cheapest form (make bench PART=webhooks measured a FROM-clause
+# call at +10 % of a write, this at +1 %).
+PENDING_COLUMN: LiteralString = "current_setting('genjobs.webhooks_pending', true)"
+PENDING_VALUE = "on"
 
 _state = threading.local()
 
