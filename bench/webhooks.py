@@ -25,6 +25,7 @@ from uuid import UUID
 
 from genjobs.adapters.webhooks import FernetSecretBox, HttpSender
 from genjobs.data import jobs as job_data
+from genjobs.data.answers import JobAnswer, transitions_checked
 from genjobs.db import Database, record_statements
 from genjobs.db.outbox import take_webhooks_pending
 from genjobs.models.webhooks import CreateWebhookRequest
@@ -52,7 +53,10 @@ def _running_job(db: Database, merchant: str) -> UUID:
 
 
 def _write_before(db: Database, job_id: UUID, merchant: str, step: str) -> Any:
-    return db.fetch_value("SELECT genjobs_report_progress_v1(%s, %s, %s, %s, %s)", (job_id, merchant, 1, step, None))
+    """The write as the data layer sent it before webhooks: the same call, answer and validation."""
+    with transitions_checked(job_id):
+        return JobAnswer.model_validate(db.fetch_value("SELECT genjobs_report_progress_v1(%s, %s, %s, %s, %s)",
+                                                       (job_id, merchant, 1, step, None)))
 
 
 def _write_after(db: Database, job_id: UUID, merchant: str, step: str) -> Any:
@@ -129,12 +133,13 @@ def delivery(report: Report, server: BenchServer) -> None:
                                     lease=timedelta(minutes=2), parallel=parallel)
 
     try:
-        with running_receiver(Receiver(answer=answer)) as receiver, ThreadPoolExecutor(2) as invoker:
+        with running_receiver(Receiver(answer=answer)) as receiver:
             job_id = _running_job(writer, "hooked")
             webhooks.create_endpoint(writer, box, "hooked", CreateWebhookRequest(url=receiver.url),
                                      allow_private=True)
             deliver(1)  # warm: the job's own events so far
             latencies: list[float] = []
+            invoker = ThreadPoolExecutor(2)  # the asynchronous invokes; drained before the throughput runs
             for i in range(LATENCY_EVENTS):
                 seen = len(arrived)
                 _write_after(writer, job_id, "hooked", f"s{i % 2}")
@@ -145,6 +150,7 @@ def delivery(report: Report, server: BenchServer) -> None:
                     assert lock.wait_for(lambda s=seen: len(arrived) > s, timeout=10), "no delivery within 10 s"
                     last = max(arrived.values())
                 latencies.append((last - committed) * 1000.0)
+            invoker.shutdown(wait=True)
 
             rates = []
             for parallel in (16, 1):

@@ -3,6 +3,7 @@ and attempt functions (sql/050), and the attempts list (keyset on the attempt id
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, LiteralString
 from uuid import UUID
@@ -150,14 +151,27 @@ def claim_due(db: Database, *, now: datetime, batch: int, lease: timedelta) -> l
     return db.fetch_all("SELECT * FROM genjobs_claim_webhooks_v1(%s, %s, %s)", (now, batch, lease), row=DueMessage)
 
 
-def record_attempt(db: Database, result: WebhookResult, now: datetime) -> str:
-    """Record one attempt's result (genjobs_record_webhook_attempt_v1); answers the outcome."""
-    answer = db.fetch_value(
-        "SELECT genjobs_record_webhook_attempt_v1(%s, %s, %s, %s, %s, %s, %s)",
-        (UUID(result.message_id), result.attempt, result.status_code, result.duration_ms, result.error,
-         result.response_body, now),
+def record_attempts(db: Database, results: Sequence[WebhookResult], now: datetime) -> list[str]:
+    """Record a batch of attempts in one statement, one commit (genjobs_record_webhook_attempt_v1 per result);
+    answers the outcomes. Calls go in endpoint order (the sort precedes volatile select-list calls), so two
+    workers failing deliveries to the same endpoints lock them in the same order: no deadlock."""
+    if not results:
+        return []
+    rows = db.fetch_all(
+        """
+        SELECT genjobs_record_webhook_attempt_v1(r.message_id, r.attempt, r.status_code, r.duration_ms, r.error,
+                                                 r.response_body, %(now)s) ->> 'outcome' AS outcome
+          FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[], %(codes)s::integer[], %(durations)s::integer[],
+                      %(errors)s::text[], %(bodies)s::text[])
+               AS r(message_id, attempt, status_code, duration_ms, error, response_body)
+          LEFT JOIN webhook_messages m ON m.id = r.message_id
+         ORDER BY m.endpoint_id, r.message_id
+        """,
+        {"now": now, "ids": [UUID(r.message_id) for r in results], "attempts": [r.attempt for r in results],
+         "codes": [r.status_code for r in results], "durations": [r.duration_ms for r in results],
+         "errors": [r.error for r in results], "bodies": [r.response_body for r in results]},
     )
-    return str((answer or {}).get("outcome"))
+    return [str(row["outcome"]) for row in rows]
 
 
 def due_count(db: Database, now: datetime) -> int:

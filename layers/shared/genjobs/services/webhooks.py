@@ -235,15 +235,14 @@ def send_all(sender: WebhookSender, requests: Sequence[WebhookRequest], parallel
 
 
 def record_results(db: Database, results: Sequence[WebhookResult], clock: Clock) -> DeliveryRun:
-    """Record attempts (also what the sender outside the VPC reports); a duplicate report changes nothing."""
+    """Record attempts (also what the sender outside the VPC reports), a batch in one statement; a duplicate
+    report changes nothing."""
     run = DeliveryRun()
-    for result in results:
-        outcome = webhook_data.record_attempt(db, result, clock())
+    for outcome in webhook_data.record_attempts(db, results, clock()):
         if outcome == "delivered":
             run.delivered += 1
         elif outcome in ("retrying", "failed", "endpoint_disabled"):
             run.failed += 1
         if outcome == "endpoint_disabled":
-            logger.warning("webhook endpoint disabled after message %s: %s", result.message_id,
-                           result.error or result.status_code)
+            logger.warning("a webhook endpoint was disabled (410, or 5 days of failures)")
     return run
