@@ -20,6 +20,8 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "genjobs-tests")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+# the key that encrypts webhook secrets (in AWS a Secrets Manager secret; the local runner makes its own)
+os.environ.setdefault("WEBHOOK_SECRET_KEY", "tests-only-webhook-secret-key-0123456789abcdef")
 
 
 @pytest.fixture(scope="session")

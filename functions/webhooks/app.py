@@ -48,7 +48,7 @@ def _merchant() -> str:
 
 
 @app.post("/webhooks", responses={**success_response(201, "The endpoint, with its secret (shown only now)",
-                                                     WebhookEndpointWithSecret), **error_responses(409, 422)})
+                                                     WebhookEndpointWithSecret), **error_responses(400, 409, 415)})
 def create_webhook(request: CreateWebhookRequest) -> Response[WebhookEndpointWithSecret]:
     deps = dependencies.get()
     created = webhooks.create_endpoint(deps.db, deps.secret_box, _merchant(), request,
@@ -70,7 +70,7 @@ def get_webhook(webhook_id: UUID) -> WebhookEndpoint:
 
 
 @app.patch("/webhooks/<webhook_id>", responses={**success_response(200, "The changed endpoint", WebhookEndpoint),
-                                                **error_responses(404, 422)})
+                                                **error_responses(400, 404, 415)})
 def update_webhook(webhook_id: UUID, request: UpdateWebhookRequest) -> WebhookEndpoint:
     deps = dependencies.get()
     return webhooks.update_endpoint(deps.db, _merchant(), webhook_id, request,
@@ -102,7 +102,8 @@ def test_webhook(webhook_id: UUID) -> Response[PingQueued]:
 
 
 @app.get("/webhooks/<webhook_id>/deliveries",
-         responses={**success_response(200, "Delivery attempts, newest first", DeliveryPage), **error_responses(404)})
+         responses={**success_response(200, "Delivery attempts, newest first", DeliveryPage),
+                    **error_responses(400, 404)})
 def list_webhook_deliveries(
     webhook_id: UUID,
     limit: Annotated[int, Query(ge=1, le=MAX_DELIVERIES_PAGE)] = 20,

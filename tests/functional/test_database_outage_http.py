@@ -28,6 +28,8 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/personas/{persona_id}/generations"): {"variation_count": 1},
     ("POST", "/personas/{persona_id}/state-videos"): {"states": ["idle"]},
     ("POST", "/personas/{persona_id}/approve-variation"): {"variation_id": str(uuid.uuid4())},
+    ("POST", "/webhooks"): {"url": "https://hooks.example.com/genjobs"},
+    ("PATCH", "/webhooks/{webhook_id}"): {"description": "paused"},
 }
 
 
