@@ -78,7 +78,7 @@ $(BENCH_STAMP): pyproject.toml
 	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
 	@touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) ## benchmarks, results appended to bench/RESULTS.md: make bench PART=all|pool|roundtrips|overhead|longpoll|lifecycle|coldstart|scale
+bench: $(BENCH_STAMP) ## benchmarks, results appended to bench/RESULTS.md: make bench PART=all|pool|roundtrips|overhead|longpoll|lifecycle|coldstart|scale|webhooks
 	@PART=$(PART) $(BENCH_VENV)/bin/python -m bench
 
 format: $(STAMP)

@@ -1,4 +1,5 @@
-"""`python -m bench` (what `make bench` runs): PART=all|pool|roundtrips|overhead|longpoll|lifecycle|coldstart|scale
+"""`python -m bench` (what `make bench` runs): PART=all|pool|roundtrips|overhead|longpoll|lifecycle|coldstart|scale|
+webhooks
 (comma-separated for several). Results are printed and appended to bench/RESULTS.md."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 
 from bench.common import ROOT, BenchServer, Report, apply_env, machine_line, versions_line
 
-PARTS = ("pool", "roundtrips", "overhead", "longpoll", "lifecycle", "coldstart", "scale")
+PARTS = ("pool", "roundtrips", "overhead", "longpoll", "lifecycle", "coldstart", "scale", "webhooks")
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
@@ -52,6 +53,10 @@ def _runner(part: str) -> Callable[[Report, BenchServer], object]:
         from bench import coldstart
 
         return coldstart.run
+    if part == "webhooks":
+        from bench import webhooks
+
+        return webhooks.run
     from bench import scale
 
     return scale.run

@@ -34,6 +34,21 @@ logger = logging.getLogger("local_runner")
 HOST = "127.0.0.1"
 
 
+def local_webhook_key(local_dir: Path) -> str:
+    """The key that encrypts webhook secrets locally: made once, kept in .local/webhook-secret-key (0600)."""
+    path = local_dir / "webhook-secret-key"
+    if not path.exists():
+        local_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another runner on this directory made it first
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
 def function_names(specs: list[FunctionSpec], *, worker_function: str) -> dict[str, str]:
     """Invoked name → code directory: `genjobs-<dir>` for each function, plus the name the code is
     configured to invoke the worker by (genjobs.settings: WORKER_FUNCTION_NAME)."""
@@ -296,6 +311,10 @@ class Runner:
         for name, value in defaults.items():
             os.environ.setdefault(name, value)
         os.environ.setdefault("CURSOR_KEYS", local_cursor_keys(self.settings.local_dir))
+        # Webhooks: developers point endpoints at http://127.0.0.1:<port> (SSRF rules lifted here only), and
+        # endpoint secrets are encrypted with a key generated once under .local/ (in AWS: Secrets Manager).
+        os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_URLS", "true")
+        os.environ.setdefault("WEBHOOK_SECRET_KEY", local_webhook_key(self.settings.local_dir))
 
     def _start_timers(self, template: dict[str, Any], specs: list[FunctionSpec], lambdas: Any,
                       broken: list[str]) -> None:

@@ -49,12 +49,19 @@ def transformed(template: dict[str, Any], parameters: dict[str, str]) -> dict[st
         for key in ("CodeUri", "ContentUri"):
             if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
                 props[key] = f"s3://genjobs-check-artifacts/{logical_id}.zip"
+        if resource.get("Type") == "AWS::Lambda::Function" and isinstance(props.get("Code"), str):
+            # a plain function's local Code is packaged too (WebhookSenderFunction)
+            props["Code"] = {"S3Bucket": "genjobs-check-artifacts", "S3Key": f"{logical_id}.zip"}
     # Only the region among the pseudo parameters (the translator needs it); the others stay intrinsics,
     # as in CloudFormation.
     values = dict(parameters)
     values["AWS::Region"] = os.environ["AWS_DEFAULT_REGION"]
     result: dict[str, Any] = transform(template, values, _NoManagedPolicies())  # type: ignore[arg-type]
     return result
+
+
+# the webhook sender reaches merchants' receivers on the internet, so it runs outside the VPC
+OUTSIDE_THE_VPC = {"WebhookSenderFunction"}
 
 
 def _check_function(logical_id: str, props: dict[str, Any]) -> list[str]:
@@ -65,6 +72,13 @@ def _check_function(logical_id: str, props: dict[str, Any]) -> list[str]:
             problems.append(f"WorkerFunction reserved concurrency is {reserved!r}")
     elif reserved is not None:
         problems.append(f"{logical_id} has reserved concurrency {reserved!r}: it would share or shrink the pool")
+    if logical_id in OUTSIDE_THE_VPC:
+        # no VPC and no database: it only posts webhook requests and reports results (docs/webhooks.md)
+        if "VpcConfig" in props or "DB_USER" in props.get("Environment", {}).get("Variables", {}):
+            problems.append(f"{logical_id} must stay outside the VPC and away from the database")
+        if "LogGroup" not in props.get("LoggingConfig", {}):
+            problems.append(f"{logical_id} has no log group of its own")
+        return problems
     if "VpcConfig" not in props:
         problems.append(f"{logical_id} is not in the VPC")
     if "LogGroup" not in props.get("LoggingConfig", {}):

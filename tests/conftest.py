@@ -22,6 +22,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "genjobs-tests")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 # the list cursors' key (genjobs.settings CURSOR_KEYS): a test-only value, like the local runner's own
 os.environ.setdefault("CURSOR_KEYS", "tests-only-cursor-key-0123456789abcdef")
+# the key that encrypts webhook secrets (in AWS a Secrets Manager secret; the local runner makes its own)
+os.environ.setdefault("WEBHOOK_SECRET_KEY", "tests-only-webhook-secret-key-0123456789abcdef")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
 
-FUNCTIONS = ["generation", "progress", "limits", "approval", "maintenance", "migrate"]
+FUNCTIONS = ["generation", "progress", "limits", "approval", "maintenance", "migrate", "webhooks", "webhook_sender"]
 
 
 class Context:
@@ -67,7 +67,8 @@ def main() -> int:
                       "progress": ("GET", "/jobs/not-a-uuid", "/jobs/{job_id}", None),
                       "approval": ("POST", "/personas/not-a-uuid/approve-variation",
                                    "/personas/{persona_id}/approve-variation", "{}"),
-                      "limits": ("POST", "/usage", "/usage", "not json")}
+                      "limits": ("POST", "/usage", "/usage", "not json"),
+                      "webhooks": ("GET", "/webhooks/not-a-uuid", "/webhooks/{webhook_id}", None)}
             method, path, route, body = routes[name]
             reply = handler(http_event(method, path, route, body), Context())
             if reply.get("statusCode") not in (400, 404, 405, 422):

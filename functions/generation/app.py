@@ -180,7 +180,12 @@ def start_state_videos(
                   prompt_variables=variables)
 
 
-@app.get("/models", responses={**success_response(200, "The models a merchant can choose", ModelList)})
+@app.get("/models",
+         summary="List the models a merchant can choose",
+         description="The enabled image and video models that are not end-of-life, each with its price per image or "
+                     "per second and whether it is its kind's default; a job started without `model_id` uses the "
+                     "default, one started with an unlisted model is refused with 422.",
+         responses={**success_response(200, "The models a merchant can choose", ModelList)})
 def list_models() -> ModelList:
     _merchant()  # a merchant's route like the others: the authorizer's claim must be there
     return models.merchant_models(dependencies.get().db)

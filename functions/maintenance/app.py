@@ -1,9 +1,10 @@
 """Maintenance function: the every-minute sweeps (EventBridge schedule), also on direct invoke, and the daily
 model lifecycle check.
 
-Direct invoke: {"action": "sweep"} runs every sweep; "rescue", "redispatch", "poll_videos", "retention"
-run one. Counts are published as EMF metrics (JobsRescued, JobsTimedOut, JobsRedispatched, JobsDeleted,
-JobsArchived, PersonasPurged, MediaObjectsDeleted, VideosRecoveredByPolling, VideosFailed).
+Direct invoke: {"action": "sweep"} runs every sweep; "rescue", "redispatch", "poll_videos", "retention",
+"webhooks" (the outbox backstop: asks for a delivery when messages are due) run one. Counts are published as
+EMF metrics (JobsRescued, JobsTimedOut, JobsRedispatched, JobsDeleted, JobsArchived, PersonasPurged,
+MediaObjectsDeleted, VideosRecoveredByPolling, VideosFailed).
 {"action": "model_lifecycle"} (the daily schedule's input) asks Bedrock about every enabled model and
 publishes ModelLegacy (enabled models that are legacy or eol; the ModelLegacyAlarm watches it), ModelsChecked
 and ModelLifecycleErrors.
@@ -57,6 +58,8 @@ def run_sweeps(which: str) -> maintenance.SweepReport:
         maintenance.poll_stale_videos(db, deps.provider, deps.store, settings=settings, clock=clock, report=report)
     if which in ("sweep", "retention"):
         maintenance.apply_retention(db, deps.store, settings=settings, clock=clock, report=report)
+    if which in ("sweep", "webhooks"):
+        maintenance.webhook_backstop(db, clock=clock, report=report)
     for field_name, metric in METRICS.items():
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=getattr(report, field_name))
     logger.info("maintenance sweep", extra={"sweep": which, **asdict(report)})

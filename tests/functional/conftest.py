@@ -4,6 +4,7 @@ worker dispatch stubbed at the Lambda client."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from genjobs import dependencies
@@ -48,3 +49,25 @@ def handler_store(store: LocalMediaStore, db: Database) -> Iterator[LocalMediaSt
 def operator(db: Database, lambda_stub: LambdaStub) -> MerchantClient:
     """An operator: a token of its own merchant with the genjobs/admin scope (as Cognito issues it)."""
     return MerchantClient(HANDLERS, "ops", claims={"sub": "operator-ann", "scope": "openid genjobs/admin"})
+
+
+@pytest.fixture
+def webhook_parts(db: Database, lambda_stub: LambdaStub) -> Iterator[None]:
+    """The webhooks function's secret box (a test key) and an HTTP sender allowed to reach 127.0.0.1."""
+    from genjobs.adapters.webhooks import FernetSecretBox, HttpSender
+
+    from tests.support.webhooks import KEY
+
+    dependencies.override(secret_box=FernetSecretBox(KEY), webhook_sender=HttpSender(allow_private=True,
+                                                                                      timeout_seconds=5))
+    yield
+    dependencies.override(secret_box=None, webhook_sender=None)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A real HTTP receiver on 127.0.0.1 recording every delivery."""
+    from tests.support.webhooks import running_receiver
+
+    with running_receiver() as running:
+        yield running

@@ -32,6 +32,9 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/admin/prompt-templates"): {"job_type": "state_videos", "name": "n", "template": "${name} ${state}"},
     ("POST", "/admin/prompt-templates/preview"): {"template_id": str(uuid.uuid4())},
     ("PATCH", "/admin/merchants/{merchant_id}"): {"monthly_budget_usd": None},
+    ("PATCH", "/admin/models/{model_id}"): {"enabled": True},
+    ("POST", "/webhooks"): {"url": "https://hooks.example.com/genjobs"},
+    ("PATCH", "/webhooks/{webhook_id}"): {"description": "paused"},
 }
 # the operator routes need the admin scope (the handler checks it before any read)
 OPERATOR_CLAIMS = {"sub": "operator-ann", "scope": "genjobs/admin"}

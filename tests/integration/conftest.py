@@ -37,3 +37,22 @@ def bedrock() -> Iterator[tuple[BedrockMediaProvider, Stubber]]:
     client = bedrock_client()
     with Stubber(client) as stubber:
         yield BedrockMediaProvider(client), stubber
+
+
+@pytest.fixture
+def secret_box() -> Any:
+    """The real secret box (Fernet) under a test key."""
+    from genjobs.adapters.webhooks import FernetSecretBox
+
+    from tests.support.webhooks import KEY
+
+    return FernetSecretBox(KEY)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A real HTTP receiver on 127.0.0.1 recording every delivery."""
+    from tests.support.webhooks import running_receiver
+
+    with running_receiver() as running:
+        yield running

@@ -9,6 +9,7 @@ import functions.approval.app as approval_app
 import functions.generation.app as generation_app
 import functions.limits.app as limits_app
 import functions.progress.app as progress_app
+import functions.webhooks.app as webhooks_app
 
 HANDLERS: dict[str, ModuleType] = {
     "generation": generation_app,
@@ -16,4 +17,5 @@ HANDLERS: dict[str, ModuleType] = {
     "progress": progress_app,
     "approval": approval_app,
     "admin": admin_app,
+    "webhooks": webhooks_app,
 }

@@ -33,7 +33,8 @@ LAMBDA_GLIBC = (2, 34)  # Amazon Linux 2023 (python3.12 runtime)
 EM_AARCH64 = 183
 SOURCE_LAYER = REPO_ROOT / "layers" / "shared"
 PURE_TAGS = {"py3-none-any", "py2.py3-none-any"}
-BINARY_TAG = re.compile(r"^cp312-(cp312|abi3)-(manylinux2014|manylinux_(\d+)_(\d+))_aarch64$")
+# cp312-cp312, or the stable ABI (abi3) built for any CPython 3.x up to 3.12 (cryptography ships cp311-abi3)
+BINARY_TAG = re.compile(r"^(cp312-cp312|cp3(\d+)-abi3)-(manylinux2014|manylinux_(\d+)_(\d+))_aarch64$")
 FIND_PYTHON312 = SOURCE_LAYER / "find-python312.sh"
 # importlib.util.MAGIC_NUMBER of CPython 3.12 (3531; the same for every 3.12.x). Checked against the build
 # machine's 3.12 when there is one (test_layer_bytecode_matches_its_sources_under_python312).
@@ -223,8 +224,10 @@ def test_wheel_tags_are_pure_or_cp312_manylinux_aarch64(layer_dir: Path) -> None
                 continue
             match = BINARY_TAG.match(tag)
             assert match, f"{dist_info.name}: wheel tag {tag} is not for Lambda python3.12 arm64"
-            if match.group(3):
-                assert (int(match.group(3)), int(match.group(4))) <= LAMBDA_GLIBC, f"{dist_info.name}: {tag}"
+            if match.group(2):
+                assert int(match.group(2)) <= 12, f"{dist_info.name}: {tag} needs a newer CPython than 3.12"
+            if match.group(4):
+                assert (int(match.group(4)), int(match.group(5))) <= LAMBDA_GLIBC, f"{dist_info.name}: {tag}"
 
 
 def test_runtime_requirements_are_present_and_psycopg_binary_is_3_3_or_newer(layer_dir: Path) -> None:

@@ -160,7 +160,9 @@ def test_api_functions_do_not_share_the_workers_concurrency_or_its_timeout() -> 
         assert "ReservedConcurrentExecutions" not in function.properties, logical_id
         # API Gateway stops waiting after 30 s: an HTTP function never needs the worker's 900 s
         assert function.setting("Timeout") <= 30, logical_id
-        assert "EventInvokeConfig" not in function.properties or logical_id == "ProgressFunction", logical_id
+        # only those also invoked asynchronously: progress (S3 video events), webhooks (deliver_webhooks requests)
+        assert "EventInvokeConfig" not in function.properties or logical_id in {"ProgressFunction",
+                                                                                 "WebhooksFunction"}, logical_id
 
 
 def test_only_the_generation_and_maintenance_functions_invoke_the_worker() -> None:
@@ -172,7 +174,8 @@ def test_only_the_generation_and_maintenance_functions_invoke_the_worker() -> No
         if "lambda:InvokeFunction" in as_list(statement["Action"])
         and [sub_text(r) for r in as_list(statement["Resource"])] == [worker_arn]
     }
-    assert invokers == {"GenerationFunction", "MaintenanceFunction"}
+    # and the admin function: a retried job is handed to the worker
+    assert invokers == {"GenerationFunction", "MaintenanceFunction", "AdminFunction"}
 
 
 # ---------------------------------------------------------------------------------------------- points 3, 9
@@ -181,12 +184,13 @@ def test_only_the_generation_and_maintenance_functions_invoke_the_worker() -> No
 def test_vpc_endpoints_cover_every_route_the_functions_need() -> None:
     endpoints = {k: r for k, r in RESOURCES.items() if r["Type"] == "AWS::EC2::VPCEndpoint"}
     services = {sub_text(r["Properties"]["ServiceName"]).rsplit(".", 1)[-1]: r for r in endpoints.values()}
-    assert set(services) == {"s3", "bedrock-runtime", "lambda"}
+    # secretsmanager: progress reads the cursor key, webhooks the secret key; sqs: webhooks enqueues requests
+    assert set(services) == {"s3", "bedrock-runtime", "lambda", "secretsmanager", "sqs"}
     for resource in endpoints.values():
         assert resource["Condition"] == "IsCreateVpcEndpoints"
     assert services["s3"]["Properties"]["VpcEndpointType"] == "Gateway"
     assert services["s3"]["Properties"]["RouteTableIds"] == {"Ref": "PrivateRouteTableIds"}
-    for name in ("bedrock-runtime", "lambda"):
+    for name in ("bedrock-runtime", "lambda", "secretsmanager", "sqs"):
         props = services[name]["Properties"]
         assert props["VpcEndpointType"] == "Interface" and props["PrivateDnsEnabled"] is True
         assert props["SubnetIds"] == {"Ref": "PrivateSubnetIds"}

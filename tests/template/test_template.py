@@ -47,6 +47,7 @@ EXPECTED_FUNCTIONS = {
     "MaintenanceFunction",
     "WorkerFunction",
     "AdminFunction",
+    "WebhooksFunction",  # webhooks (issue 16); its sender is a plain AWS::Lambda::Function outside the VPC
 }
 
 # Key layout the worker writes (media keys) and Bedrock's async-invoke output layout.
@@ -205,7 +206,7 @@ def test_operator_routes_and_only_they_need_the_admin_scope_at_the_gateway() -> 
                 assert auth.get("AuthorizationScopes") == ["genjobs/admin"], f"{logical_id}.{name}"
             else:
                 assert "AuthorizationScopes" not in auth, f"{logical_id}.{name}: a merchant route needs no scope"
-    assert len(admin_routes) == 9, admin_routes
+    assert len(admin_routes) == 11, admin_routes
 
 
 # ---------------------------------------------------------------------------------------------- environment
@@ -444,14 +445,15 @@ def _actions_of(function: Function) -> set[str]:
 EXPECTED_ACTIONS = {
     "GenerationFunction": {"lambda:InvokeFunction"},
     # StartAsyncInvoke is authorized by bedrock:InvokeModel; bedrock:StartAsyncInvoke is no IAM action
-    "WorkerFunction": {"s3:GetObject", "s3:PutObject", "bedrock:InvokeModel"},
-    "ProgressFunction": {"s3:GetObject", "secretsmanager:GetSecretValue"},
+    "WorkerFunction": {"s3:GetObject", "s3:PutObject", "bedrock:InvokeModel", "lambda:InvokeFunction"},
+    "ProgressFunction": {"s3:GetObject", "secretsmanager:GetSecretValue", "lambda:InvokeFunction"},
     "LimitsFunction": set(),
     "ApprovalFunction": set(),
     "MigrateFunction": set(),
     "MaintenanceFunction": {"lambda:InvokeFunction", "bedrock:GetAsyncInvoke", "bedrock:GetFoundationModel",
                             "s3:DeleteObject"},
     "AdminFunction": {"lambda:InvokeFunction"},  # a retried job is handed to the worker
+    "WebhooksFunction": {"secretsmanager:GetSecretValue", "sqs:SendMessage", "lambda:InvokeFunction"},
 }
 
 
@@ -471,6 +473,11 @@ def _media_objects_arn_is_the_bucket(resource: Any) -> bool:
     template, variables = resource["Fn::Sub"]
     bucket_name = RESOURCES["MediaBucket"]["Properties"]["BucketName"]
     return bool(template == "arn:${AWS::Partition}:s3:::${Bucket}/jobs/*" and variables == {"Bucket": bucket_name})
+# The webhooks function's statements on resources of the stack (referenced, not spelled as ARNs).
+WEBHOOK_STATEMENTS = {
+    "ReadWebhookSecretKey": {"Ref": "WebhookSecretKey"},
+    "EnqueueWebhookRequests": {"Fn::GetAtt": ["WebhookQueue", "Arn"]},
+}
 
 
 def test_resources_of_granted_actions_are_scoped() -> None:
@@ -481,6 +488,9 @@ def test_resources_of_granted_actions_are_scoped() -> None:
             if statement["Resource"] == MODEL_ARNS:
                 # the registry's models only (test_model_arns_cover_exactly_the_enabled_seeded_models)
                 assert {a.split(":")[0] for a in as_list(statement["Action"])} == {"bedrock"}, statement
+                continue
+            if statement.get("Sid") in WEBHOOK_STATEMENTS:
+                assert statement["Resource"] == WEBHOOK_STATEMENTS[statement["Sid"]], statement
                 continue
             for action in as_list(statement["Action"]):
                 service = action.split(":")[0]
@@ -744,3 +754,42 @@ def test_outputs() -> None:
     assert {"ApiUrl", "ProxyEndpoint", "MediaBucketName"} <= set(outputs)
     assert outputs["ProxyEndpoint"]["Value"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
     assert outputs["MediaBucketName"]["Value"] == {"Ref": "MediaBucket"}
+
+
+# ---------------------------------------------------------------------------------------------- webhooks
+
+
+def test_the_webhook_sender_runs_outside_the_vpc_fed_by_a_queue_with_a_dlq() -> None:
+    sender = RESOURCES["WebhookSenderFunction"]
+    assert sender["Type"] == "AWS::Lambda::Function" and "VpcConfig" not in sender["Properties"]
+    queue = RESOURCES["WebhookQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
+    # Lambda asks for a visibility timeout of at least six times the function's timeout
+    assert queue["VisibilityTimeout"] >= 6 * sender["Properties"]["Timeout"]
+    mapping = RESOURCES["WebhookSenderQueueMapping"]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+
+
+def test_the_webhook_sender_role_can_only_read_its_queue_report_and_log() -> None:
+    statements = RESOURCES["WebhookSenderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    granted = {(a, str(s["Resource"])) for s in statements for a in as_list(s["Action"])}
+    queue = str({"Fn::GetAtt": ["WebhookQueue", "Arn"]})
+    webhooks_arn = str({"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+                                   "${AWS::StackName}-webhooks"})
+    assert granted == {
+        ("logs:CreateLogStream", str({"Fn::GetAtt": ["WebhookSenderLogGroup", "Arn"]})),
+        ("logs:PutLogEvents", str({"Fn::GetAtt": ["WebhookSenderLogGroup", "Arn"]})),
+        ("sqs:ReceiveMessage", queue), ("sqs:DeleteMessage", queue), ("sqs:GetQueueAttributes", queue),
+        ("lambda:InvokeFunction", webhooks_arn),
+    }
+
+
+def test_webhook_failures_are_alarmed() -> None:
+    alarms = {a["AlarmName"]["Fn::Sub"].split("}-", 1)[1]: a for a in _alarms()}
+    assert {"webhook-sender-errors", "webhook-dlq", "webhook-failure-rate"} <= set(alarms)
+    rate = alarms["webhook-failure-rate"]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in rate["Metrics"] if "MetricStat" in m}
+    assert names == {"WebhookAttempts", "WebhookAttemptsFailed"}
+    source = (REPO_ROOT / "functions" / "webhooks" / "app.py").read_text()
+    assert all(f'"{name}"' in source for name in names), "the webhooks function must emit what the alarm reads"

@@ -160,7 +160,7 @@ def test_template_functions_routes_schedules_and_s3_notifications() -> None:
     specs = read_functions(template)
     by_name = {s.name: s for s in specs}
     assert set(by_name) == {"generation", "worker", "progress", "limits", "approval", "migrate", "maintenance",
-                            "admin"}
+                            "admin", "webhooks"}
     retry = next(r for r in by_name["admin"].routes if r.path == "/admin/jobs/{job_id}/retry")
     assert retry.scopes == ("genjobs/admin",) and retry.authorizer == "JwtAuthorizer"
     assert {r.route_key for r in by_name["progress"].routes} >= {"GET /health", "GET /jobs/{job_id}"}

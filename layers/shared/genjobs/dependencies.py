@@ -1,5 +1,5 @@
 """The one place that builds the shared objects of a container: settings, database, invoker, media
-provider and store, clock, the cursor keys.
+provider and store, clock, the cursor keys, and for webhooks the secret box and the HTTP sender.
 
 In AWS they are built on first use from the settings (RDS Proxy pool, Lambda, Bedrock, S3) and live as
 long as the container. The tests and the local runner replace any of them with `override(...)` (a frozen
@@ -24,6 +24,8 @@ from genjobs.ports import (
     MediaProvider,
     MediaStore,
     ModelCatalog,
+    SecretBox,
+    WebhookSender,
     utc_now,
 )
 from genjobs.settings import Settings, SettingsError, get_settings
@@ -39,6 +41,8 @@ class Dependencies:
     clock: Clock
     cursor_keys: CursorKeySource
     catalog: ModelCatalog
+    secret_box: SecretBox
+    webhook_sender: WebhookSender
 
 
 _overrides: dict[str, Any] = {}
@@ -51,6 +55,7 @@ def _build() -> Dependencies:
     from genjobs.adapters.bedrock_catalog import BedrockModelCatalog
     from genjobs.adapters.lambda_invoker import LambdaInvoker
     from genjobs.adapters.s3 import S3MediaStore
+    from genjobs.adapters.webhooks import HttpSender
 
     settings = _overrides.get("settings") or get_settings()
 
@@ -82,7 +87,20 @@ def _build() -> Dependencies:
         clock=part("clock", lambda: utc_now),
         cursor_keys=part("cursor_keys", cursor_keys),
         catalog=part("catalog", BedrockModelCatalog),
+        secret_box=part("secret_box", lambda: _secret_box(settings)),
+        webhook_sender=part("webhook_sender", lambda: HttpSender(
+            allow_private=settings.webhook_allow_private_urls, timeout_seconds=settings.webhook_timeout_seconds)),
     )
+
+
+def _secret_box(settings: Settings) -> SecretBox:
+    from genjobs.adapters.webhooks import FernetSecretBox, LazySecretBox, MissingSecretBox, SecretsManagerKey
+
+    if settings.webhook_secret_key:
+        return FernetSecretBox(settings.webhook_secret_key)
+    if settings.webhook_secret_key_arn:
+        return LazySecretBox(SecretsManagerKey(settings.webhook_secret_key_arn))
+    return MissingSecretBox()
 
 
 def get() -> Dependencies:
@@ -98,9 +116,10 @@ def get() -> Dependencies:
 
 
 def override(**parts: Any) -> None:
-    """Replace parts (`settings`, `db`, `invoker`, `provider`, `store`, `clock`, `catalog`, `cursor_keys`) from
-    now on; a part given as None goes back to its default. Parts not named keep their override or default;
-    nothing is built until the next `get()`. Objects handed out before stay with their callers."""
+    """Replace parts (`settings`, `db`, `invoker`, `provider`, `store`, `clock`, `catalog`, `cursor_keys`,
+    `secret_box`, `webhook_sender`) from now on; a part given as None goes back to its default. Parts not named
+    keep their override or default; nothing is built until the next `get()`. Objects handed out before stay
+    with their callers."""
     global _built  # noqa: PLW0603
     unknown = set(parts) - set(Dependencies.__dataclass_fields__)
     if unknown:

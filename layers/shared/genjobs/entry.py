@@ -14,7 +14,12 @@ custom resource — and the entry classifies each event, runs the matching part 
   error is logged (with the action) before it leaves.
 * custom resource: CloudFormation always gets an answer, SUCCESS or FAILED with the reason, whatever is
   raised — otherwise the stack waits an hour for its timeout.
+* SQS batches (the webhook sender): the handler answers the partial batch response itself.
 * anything the function does not take: logged and answered `{"ok": false, "error": UNSUPPORTED_EVENT}`.
+
+After any event, if a statement it sent wrote webhook events (`genjobs.db.outbox`), the entry asks the
+webhooks function for a prompt delivery with an asynchronous invoke; if that fails the maintenance sweep
+delivers them a minute later.
 """
 
 from __future__ import annotations
@@ -33,11 +38,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from genjobs.cloudformation import CustomResourceResult, answer_custom_resource
+from genjobs.db.outbox import take_webhooks_pending
 from genjobs.errors import GenjobsError, error_document, validation_details
 from genjobs.http.errors import gateway_error
 from genjobs.http.requests import refuse_body
 
-EventKind = Literal["http", "direct", "s3", "schedule", "custom_resource", "unknown"]
+EventKind = Literal["http", "direct", "s3", "sqs", "schedule", "custom_resource", "unknown"]
 Dispatch = Callable[[Any], Any]
 
 _log = logging.getLogger("genjobs.entry")
@@ -54,6 +60,9 @@ def event_kind(event: Any) -> EventKind:
     if isinstance(records, list) and records and isinstance(records[0], Mapping) \
             and records[0].get("eventSource") == "aws:s3":
         return "s3"
+    if isinstance(records, list) and records and isinstance(records[0], Mapping) \
+            and records[0].get("eventSource") == "aws:sqs":
+        return "sqs"
     if event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event":
         return "schedule"
     if "RequestType" in event and "ResponseURL" in event:
@@ -95,6 +104,7 @@ class Function:
         actions: TypeAdapter[Any] | None = None,
         dispatch: Dispatch | None = None,
         s3: Callable[[dict[str, Any]], Any] | None = None,
+        sqs: Callable[[dict[str, Any]], Any] | None = None,
         schedule: Callable[[dict[str, Any]], Any] | None = None,
         custom_resource: Callable[[dict[str, Any], LambdaContext], CustomResourceResult] | None = None,
         custom_resource_id: str | None = None,
@@ -109,6 +119,7 @@ class Function:
         self.actions = actions
         self.dispatch = dispatch
         self.s3 = s3
+        self.sqs = sqs
         self.schedule = schedule
         self.custom_resource = custom_resource
         self.custom_resource_id = custom_resource_id or f"genjobs-{name}"
@@ -124,6 +135,25 @@ class Function:
         return self._handler(event, context)
 
     def _handle(self, event: Any, context: LambdaContext) -> Any:
+        take_webhooks_pending()  # a note left by an earlier event that raised is not this event's
+        try:
+            return self._handle_kind(event, context)
+        finally:
+            if take_webhooks_pending():
+                self._request_webhook_delivery()
+
+    def _request_webhook_delivery(self) -> None:
+        from genjobs import dependencies
+        from genjobs.ports import InvokeFailed
+
+        deps = dependencies.get()
+        try:
+            deps.invoker.invoke_async(deps.settings.webhooks_function_name, {"action": "deliver_webhooks"})
+        except InvokeFailed:
+            self.logger.warning("webhook delivery not requested; the maintenance sweep will deliver",
+                                exc_info=True)
+
+    def _handle_kind(self, event: Any, context: LambdaContext) -> Any:
         kind = event_kind(event)
         if kind == "http" and self.http is not None:
             # the request id straight from the event: cheaper than a JMESPath query on every request
@@ -136,6 +166,8 @@ class Function:
             return self.invoke_direct(event)
         if kind == "s3" and self.s3 is not None:
             return self.s3(event)
+        if kind == "sqs" and self.sqs is not None:
+            return self.sqs(event)
         if kind == "schedule" and self.schedule is not None:
             return {"ok": True, "result": to_jsonable(self.schedule(event))}
         if kind == "custom_resource" and self.custom_resource is not None:

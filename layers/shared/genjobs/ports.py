@@ -198,3 +198,52 @@ class MediaStore(Protocol):
 
 class MediaDeleteFailed(Exception):
     """Some objects could not be deleted (the keys and the store's reasons are in the message)."""
+
+# -- webhooks --------------------------------------------------------------------------------------------
+
+
+class SecretBox(Protocol):
+    """Encrypts webhook signing secrets at rest (genjobs.adapters.webhooks.FernetSecretBox)."""
+
+    def encrypt(self, plaintext: str) -> str: ...
+
+    def decrypt(self, token: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """One signed delivery attempt, ready to post: what the delivery function hands the sender."""
+
+    message_id: str
+    attempt: int
+    url: str
+    headers: dict[str, str]
+    body: str
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    """What became of one attempt: a status code, or the error that stopped it before one."""
+
+    message_id: str
+    attempt: int
+    status_code: int | None
+    duration_ms: int
+    error: str | None = None
+    response_body: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookSender(Protocol):
+    """Posts one signed request (SSRF checks, timeout, no redirects): genjobs.adapters.webhooks.HttpSender."""
+
+    def send(self, request: WebhookRequest) -> WebhookResult: ...
+
+
+class WebhookQueue(Protocol):
+    """Hands signed requests to the sender outside the VPC (AWS: SQS)."""
+
+    def enqueue(self, requests: list[WebhookRequest]) -> None: ...

@@ -184,6 +184,30 @@ class Settings(_FromEnvironment):
                                                                        "AWS_DEFAULT_REGION"))
     migrate_connect_retry_seconds: int = Field(default=240, ge=0, validation_alias=_env(
         "migrate_connect_retry_seconds", "MIGRATE_CONNECT_RETRY_SECONDS"))
+    # -- webhooks (docs/webhooks.md) --
+    webhooks_function_name: str = Field(default="genjobs-webhooks", min_length=1, validation_alias=_env(
+        "webhooks_function_name", "WEBHOOKS_FUNCTION_NAME"))
+    # Only the local runner sets it: http URLs and private, loopback and link-local addresses are refused
+    # everywhere else (SSRF).
+    webhook_allow_private_urls: bool = Field(default=False, validation_alias=_env(
+        "webhook_allow_private_urls", "WEBHOOK_ALLOW_PRIVATE_URLS"))
+    # The key that encrypts endpoint secrets at rest: given directly (local runner, tests) or read from a
+    # Secrets Manager secret (AWS: the template generates one).
+    webhook_secret_key: str | None = Field(default=None, min_length=32, repr=False, validation_alias=_env(
+        "webhook_secret_key", "WEBHOOK_SECRET_KEY"))
+    webhook_secret_key_arn: str | None = Field(default=None, validation_alias=_env(
+        "webhook_secret_key_arn", "WEBHOOK_SECRET_KEY_ARN"))
+    # Set in AWS: the signed requests go to this queue and the sender outside the VPC posts them.
+    # Unset: the delivery function posts them itself (the local runner).
+    webhook_queue_url: str | None = Field(default=None, validation_alias=_env(
+        "webhook_queue_url", "WEBHOOK_QUEUE_URL"))
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=30, validation_alias=_env(
+        "webhook_timeout_seconds", "WEBHOOK_TIMEOUT_SECONDS"))
+    webhook_batch_size: int = Field(default=50, ge=1, le=500, validation_alias=_env(
+        "webhook_batch_size", "WEBHOOK_BATCH_SIZE"))
+    # How long a claimed message is left alone before another worker may try it (a worker that died).
+    webhook_lease_seconds: int = Field(default=120, ge=1, le=3600, validation_alias=_env(
+        "webhook_lease_seconds", "WEBHOOK_LEASE_SECONDS"))
     database: DatabaseSettings = Field(default_factory=DatabaseSettings.from_environment)
 
     @field_validator("cursor_keys")
@@ -215,6 +239,10 @@ class Settings(_FromEnvironment):
     @property
     def job_video_lease(self) -> timedelta:
         return timedelta(seconds=self.job_video_lease_seconds)
+
+    @property
+    def webhook_lease(self) -> timedelta:
+        return timedelta(seconds=self.webhook_lease_seconds)
 
 
 @cache

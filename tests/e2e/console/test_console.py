@@ -284,9 +284,9 @@ def test_a_lost_connection_shows_and_recovers(user: ConsoleUser) -> None:
     expect(banner).to_be_hidden()
 
 
-def test_pages_of_routes_still_to_come_say_so(user: ConsoleUser) -> None:
+def test_every_page_has_its_routes(user: ConsoleUser) -> None:
     page = user.page
-    # Given an operator token (admin scope) on a server without the webhook and /admin/models routes
+    # Given an operator token (admin scope): every page of the console has its routes now
     admin = token_for(user.merchant.id, extra_claims={"scope": "genjobs/admin"})
     user.sign_in(admin)
     expect(page.get_by_role("link", name="Templates")).to_be_visible()
@@ -296,13 +296,10 @@ def test_pages_of_routes_still_to_come_say_so(user: ConsoleUser) -> None:
     user.open(f"#/personas/{persona.json['id']}")
     # (GET /models exists now: the persona page offers the enabled image models, the default marked)
     expect(page.locator("select[name=model]")).to_contain_text("Stability AI Stable Image Core (default)")
-    for hash_path, text in [
-        ("#/webhooks", "Webhooks is not available on this server yet"),
-    ]:
-        user.open(hash_path)
-        expect(page.locator(".notice.info")).to_contain_text(text)
-        if hash_path == "#/webhooks":
-            user.screenshot("webhooks", height=260)
+    user.open("#/webhooks")  # served now (webhooks, issue 16): the page offers the form, not a notice
+    expect(page.get_by_role("heading", name="New endpoint")).to_be_visible()
+    expect(page.locator(".notice.info")).to_have_count(0)
+    user.screenshot("webhooks", height=260)
 
 
 def test_an_operator_activates_a_template_and_changes_the_default_model(user: ConsoleUser) -> None:

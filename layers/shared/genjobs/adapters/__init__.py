@@ -20,8 +20,10 @@ TIMEOUTS: dict[str, tuple[float, float, int]] = {
     "bedrock": (3.0, 10.0, 3),
     "s3": (2.0, 20.0, 3),
     "rds": (2.0, 5.0, 2),
-    #   secretsmanager: the cursor keys, read at most every 5 minutes per container.
+    #   secretsmanager: the cursor keys (every 5 minutes per container) and the webhooks key (once).
+    #   sqs: the delivery function hands signed requests to the sender outside the VPC.
     "secretsmanager": (2.0, 5.0, 2),
+    "sqs": (2.0, 5.0, 3),
 }
 
 

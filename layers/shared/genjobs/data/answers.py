@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, LiteralString
 from uuid import UUID
 
 import psycopg
 from pydantic import BaseModel, ConfigDict
 
+from genjobs.db import Database
+from genjobs.db.outbox import PENDING_COLUMN, PENDING_VALUE, note_webhooks_pending
 from genjobs.errors import IllegalTransition
 from genjobs.models.jobs import Job, JobProgress, JobStatus
 
@@ -75,3 +77,19 @@ def transitions_checked(job_id: UUID) -> Iterator[None]:
             f"A {current} job cannot become {requested}.",
             details={"job_id": str(job_id), "current_status": current, "requested_status": requested},
         ) from exc
+
+
+def call_writer(db: Database, call: LiteralString, params: Any) -> Any:
+    """`SELECT <call>` for a database function that changes jobs, answering its value; when the function's
+    changes wrote webhook events (sql/090), the same statement says so and the entry asks for a delivery.
+    The flag is the second entry of the select list, computed after the call (and its triggers) has run."""
+    row = db.fetch_one("SELECT " + call + " AS answer, " + PENDING_COLUMN + " AS webhooks_pending", params)
+    assert row is not None
+    note_pending(row)
+    return row["answer"]
+
+
+def note_pending(row: Any) -> None:
+    """Note the outbox's signal read by a writer's statement (a `webhooks_pending` column)."""
+    if row and row.get("webhooks_pending") == PENDING_VALUE:
+        note_webhooks_pending()

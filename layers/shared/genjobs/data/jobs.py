@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict
 
-from genjobs.data.answers import JobAnswer, Outcome, transitions_checked
+from genjobs.data.answers import JobAnswer, Outcome, call_writer, transitions_checked
 from genjobs.db import Database
 from genjobs.models.jobs import Job, JobEvent, JobProgress
 
@@ -58,7 +58,7 @@ class Claim(BaseModel):
 
 def _answer(db: Database, job_id: UUID, query: LiteralString, params: Sequence[Any]) -> JobAnswer:
     with transitions_checked(job_id):
-        return JobAnswer.model_validate(db.fetch_value(query, params))
+        return JobAnswer.model_validate(call_writer(db, query, params))
 
 
 # -- state changes ---------------------------------------------------------------------------------------
@@ -85,8 +85,8 @@ def start_job(
 ) -> Outcome:
     """Every check of a start and the insert, in one round trip (genjobs_start_job_v4): `model_id` None is the
     kind's default model."""
-    return Outcome.model_validate(db.fetch_value(
-        "SELECT genjobs_start_job_v4(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    return Outcome.model_validate(call_writer(
+        db, "genjobs_start_job_v4(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (merchant_id, persona_id, job_type, variation_count, states, Jsonb(prompt_variables), idempotency_key,
          request_hash, default_hourly_limit, cooldown, now, max_retries, builtin_variables,
          Jsonb(builtin_defaults), model_id),
@@ -95,7 +95,7 @@ def start_job(
 
 def claim_job(db: Database, job_id: UUID, now: datetime, lease: timedelta) -> Claim | None:
     """queued -> processing with a new attempt and a lease; None when the job is not claimable."""
-    claim = db.fetch_value("SELECT genjobs_claim_job_v2(%s, %s, %s)", (job_id, now, lease))
+    claim = call_writer(db, "genjobs_claim_job_v2(%s, %s, %s)", (job_id, now, lease))
     return None if claim is None else Claim.model_validate(claim)
 
 
@@ -105,8 +105,8 @@ def record_variation(
     lease_until: datetime, prompt: str,
 ) -> bool:
     """Store one generated image and move the job on; False when the attempt is stale or not processing."""
-    return bool(db.fetch_value(
-        "SELECT genjobs_record_variation_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    return bool(call_writer(
+        db, "genjobs_record_variation_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (job_id, attempt, index, seed, bucket, key, url, content_type, size_bytes, width, height, progress, step,
          lease_until, prompt),
     ))
@@ -119,7 +119,7 @@ def record_state(
 ) -> JobAnswer:
     """One state of a state-videos job (genjobs_record_state_v2): from an S3 notification or a command; the
     job's lease is renewed to `now + lease`."""
-    return _answer(db, job_id, "SELECT genjobs_record_state_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    return _answer(db, job_id, "genjobs_record_state_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                    (job_id, merchant_id, attempt, list(running), state, url, bucket, key, size_bytes,
                     complete_when_done, now, lease))
 
@@ -127,7 +127,7 @@ def record_state(
 def report_progress(db: Database, *, job_id: UUID, merchant_id: str | None, attempt: int | None,
                     step: str | None, progress: int | None, now: datetime, lease: timedelta) -> JobAnswer:
     """A running job's step/progress (genjobs_report_progress_v2); its lease is renewed to `now + lease`."""
-    return _answer(db, job_id, "SELECT genjobs_report_progress_v2(%s, %s, %s, %s, %s, %s, %s)",
+    return _answer(db, job_id, "genjobs_report_progress_v2(%s, %s, %s, %s, %s, %s, %s)",
                    (job_id, merchant_id, attempt, step, progress, now, lease))
 
 
@@ -135,7 +135,7 @@ def complete_job(db: Database, *, job_id: UUID, merchant_id: str | None = None, 
                  expected: Sequence[str] | None = None, cost_usd: Decimal | None = None,
                  now: datetime) -> JobAnswer:
     """Complete the job, charge it once (genjobs_complete_job_v1)."""
-    return _answer(db, job_id, "SELECT genjobs_complete_job_v1(%s, %s, %s, %s, %s, %s)",
+    return _answer(db, job_id, "genjobs_complete_job_v1(%s, %s, %s, %s, %s, %s)",
                    (job_id, merchant_id, attempt, None if expected is None else list(expected), cost_usd, now))
 
 
@@ -144,7 +144,7 @@ def fail_job(db: Database, *, job_id: UUID, merchant_id: str | None = None, atte
              retry_at: datetime | None, now: datetime) -> JobAnswer:
     """A failed attempt: retried with backoff while retries remain and the error allows, else failed and
     charged for the outputs it has (genjobs_fail_job_v2, sql/060)."""
-    return _answer(db, job_id, "SELECT genjobs_fail_job_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    return _answer(db, job_id, "genjobs_fail_job_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                    (job_id, merchant_id, attempt, None if expected is None else list(expected), retryable,
                     error_code, error_message, retry_at, now))
 
@@ -152,7 +152,7 @@ def fail_job(db: Database, *, job_id: UUID, merchant_id: str | None = None, atte
 def cancel_job(db: Database, *, merchant_id: str, job_id: UUID, now: datetime) -> JobAnswer:
     """Cancel, charge the outputs made so far (genjobs_cancel_job_v2, sql/060); the answer's job carries its
     outputs (genjobs_with_outputs_v1), in the same statement."""
-    return _answer(db, job_id, "SELECT genjobs_with_outputs_v1(genjobs_cancel_job_v2(%s, %s, %s))",
+    return _answer(db, job_id, "genjobs_with_outputs_v1(genjobs_cancel_job_v2(%s, %s, %s))",
                    (job_id, merchant_id, now))
 
 
@@ -263,8 +263,8 @@ def list_jobs(
 
 def retry_job(db: Database, *, job_id: UUID, actor: str, now: datetime, max_retries: int) -> JobAnswer:
     """An operator's retry of a failed or canceled job: a new queued job (genjobs_retry_job_v1, sql/061)."""
-    return JobAnswer.model_validate(db.fetch_value("SELECT genjobs_retry_job_v1(%s, %s, %s, %s)",
-                                                   (job_id, actor, now, max_retries)))
+    return JobAnswer.model_validate(call_writer(db, "genjobs_retry_job_v1(%s, %s, %s, %s)",
+                                                (job_id, actor, now, max_retries)))
 
 
 def job_timeline(db: Database, merchant_id: str, job_id: UUID, *, after: int, limit: int) -> list[JobEvent] | None:

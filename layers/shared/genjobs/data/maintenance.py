@@ -7,14 +7,20 @@ from datetime import datetime, timedelta
 from typing import LiteralString
 from uuid import UUID
 
+from genjobs.data.answers import note_pending
 from genjobs.db import Database, Row
+from genjobs.db.outbox import PENDING_COLUMN
 
 
 def rescue_expired_leases(db: Database, *, now: datetime, batch: int) -> list[Row]:
     """Jobs whose worker stopped renewing its lease: back to `queued` (a new attempt will claim them, and
     the old attempt's writes are refused) while retries remain, otherwise `failed` with TIMED_OUT
     (genjobs_rescue_jobs_v2)."""
-    return db.fetch_all("SELECT id, status, attempt, retry_count FROM genjobs_rescue_jobs_v2(%s, %s)", (now, batch))
+    rows = db.fetch_all("SELECT id, status, attempt, retry_count, " + PENDING_COLUMN + " AS webhooks_pending "
+                        "FROM genjobs_rescue_jobs_v2(%s, %s)", (now, batch))
+    for row in rows[:1]:
+        note_pending(row)
+    return rows
 
 
 def claim_dispatches(db: Database, *, now: datetime, lost_after: timedelta, batch: int) -> list[Row]:

@@ -9,23 +9,27 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from genjobs.data.answers import note_pending
 from genjobs.db import Database, Row
+from genjobs.db.outbox import PENDING_COLUMN
 
 
 def begin_video_phase(db: Database, *, job_id: UUID, attempt: int, lease_until: datetime,
                       metadata: dict[str, Any]) -> Row | None:
     """processing -> generating_videos for this attempt of a state-videos job, with the given lease; None for a
     stale attempt (or a variations job: only state videos have a video phase, found by the stateful test)."""
-    return db.fetch_one(
+    row = db.fetch_one(
         """
         UPDATE generation_jobs
            SET status = 'generating_videos', current_step = 'starting_videos', lease_expires_at = %(lease)s,
                metadata = metadata || %(metadata)s
          WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'processing' AND job_type = 'state_videos'
-        RETURNING id, states_requested, states_generated, version
+        RETURNING id, states_requested, states_generated, version, """ + PENDING_COLUMN + """ AS webhooks_pending
         """,
         {"job_id": job_id, "attempt": attempt, "lease": lease_until, "metadata": Jsonb(metadata)},
     )
+    note_pending(row)
+    return row
 
 
 def record_invocation_starting(db: Database, *, job_id: UUID, attempt: int, state: str, token: str,
@@ -55,7 +59,7 @@ def record_invocation_started(db: Database, *, job_id: UUID, attempt: int, state
                               step: str, lease_until: datetime) -> bool:
     """Store the invocation ARN, move the job's step on and extend its lease, in one statement; False for a
     stale attempt or a job that is no longer generating videos (canceled meanwhile)."""
-    updated = db.fetch_value(
+    row = db.fetch_one(
         """
         WITH job AS (
             UPDATE generation_jobs
@@ -69,12 +73,13 @@ def record_invocation_started(db: Database, *, job_id: UUID, attempt: int, state
              WHERE v.job_id = job.id AND v.state = %(state)s AND v.attempt = %(attempt)s AND v.status = 'starting'
             RETURNING 1
         )
-        SELECT count(*) FROM job
+        SELECT count(*) AS updated, """ + PENDING_COLUMN + """ AS webhooks_pending FROM job
         """,
         {"job_id": job_id, "attempt": attempt, "state": state, "arn": invocation_arn, "step": step,
          "lease": lease_until},
     )
-    return bool(updated)
+    note_pending(row)
+    return bool(row and row["updated"])
 
 
 def record_invocation_failed(db: Database, *, job_id: UUID, attempt: int, state: str, message: str) -> None:

@@ -123,7 +123,7 @@ class ApproveVariation(Action):
 class Sweep(Action):
     """`sweep` runs every sweep; the others run one."""
 
-    action: Literal["sweep", "rescue", "redispatch", "poll_videos", "retention"]
+    action: Literal["sweep", "rescue", "redispatch", "poll_videos", "retention", "webhooks"]
 
 
 class CheckModelLifecycles(Action):
@@ -155,3 +155,32 @@ APPROVAL_ACTIONS: TypeAdapter[ApproveVariation] = TypeAdapter(ApproveVariation)
 MAINTENANCE_ACTIONS: TypeAdapter[MaintenanceAction] = TypeAdapter(
     Annotated[MaintenanceAction, Field(discriminator="action")])
 MIGRATE_ACTIONS: TypeAdapter[MigrateAction] = TypeAdapter(Annotated[MigrateAction, Field(discriminator="action")])
+
+
+# -- webhooks -------------------------------------------------------------------------------------------
+
+
+class DeliverWebhooks(Action):
+    """Deliver the due outbox messages (sent by a writer whose statement wrote events, and the sweep)."""
+
+    action: Literal["deliver_webhooks"]
+
+
+class AttemptResult(Action):
+    message_id: UUID
+    attempt: int = Field(ge=1)
+    status_code: int | None = Field(default=None, ge=100, le=599)
+    duration_ms: int = Field(ge=0)
+    error: Text | None = Field(default=None, max_length=1000)
+    response_body: Text | None = Field(default=None, max_length=1024)
+
+
+class RecordWebhookAttempts(Action):
+    """The webhook sender (outside the VPC) reports what became of the requests it posted."""
+
+    action: Literal["record_webhook_attempts"]
+    results: list[AttemptResult] = Field(min_length=1, max_length=100)
+
+
+WebhooksAction = DeliverWebhooks | RecordWebhookAttempts
+WEBHOOKS_ACTIONS: TypeAdapter[WebhooksAction] = TypeAdapter(Annotated[WebhooksAction, Field(discriminator="action")])

@@ -16,7 +16,9 @@ from uuid import UUID
 from genjobs.data import jobs as job_data
 from genjobs.data import maintenance as maintenance_data
 from genjobs.data import videos as video_data
+from genjobs.data import webhooks as webhook_data
 from genjobs.db import Database, Row
+from genjobs.db.outbox import note_webhooks_pending
 from genjobs.ports import (
     Clock,
     FunctionInvoker,
@@ -58,6 +60,7 @@ class SweepReport:
     videos_checked: int = 0
     videos_completed: int = 0
     videos_failed: int = 0
+    webhooks_due: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -180,4 +183,14 @@ def poll_stale_videos(db: Database, provider: MediaProvider, store: MediaStore, 
                 report.videos_failed += failed.outcome == "failed"
         if len(rows) < settings.batch_size:
             break
+    return report
+
+
+def webhook_backstop(db: Database, *, clock: Clock, report: SweepReport | None = None) -> SweepReport:
+    """The outbox's backstop: when messages are due (a prompt delivery request was lost, a worker died
+    mid-batch, a retry's time came), note it, and the entry asks the webhooks function to deliver."""
+    report = report or SweepReport()
+    report.webhooks_due = webhook_data.due_count(db, clock())
+    if report.webhooks_due:
+        note_webhooks_pending()
     return report
