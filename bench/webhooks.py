@@ -1,9 +1,9 @@
 """Part 7 — webhooks: the hot-path cost of the outbox for a merchant without endpoints, the delivery latency
 after commit, and events/s per delivery worker.
 
-* Hot path (interleaved, shuffled each iteration): the same job write (`genjobs_report_progress_v1`, a step
+* Hot path (interleaved, shuffled each iteration): the same job write (`genjobs_report_progress_v2`, a step
   change) on two clones of the schema — "before": the webhook triggers dropped and the statement as it was
-  (`SELECT genjobs_report_progress_v1(...)`), i.e. the code before webhooks; "after": the triggers and the
+  (`SELECT genjobs_report_progress_v2(...)`), i.e. the code before webhooks; "after": the triggers and the
   writer's statement that also reads the outbox flag — for a merchant without endpoints. Statements per write
   are counted with the layer's recorder. Target: the same statements, <= 5 % latency.
 * Latency after commit: a merchant with one endpoint on a local receiver (127.0.0.1); each write that
@@ -35,6 +35,7 @@ from bench.common import BenchServer, Report, fmt_ratio, median, percentile, rat
 from bench.harness import layer_database
 from tests.support.webhooks import KEY, Delivery, Receiver, running_receiver
 
+LEASE = timedelta(minutes=5)
 WARMUP = 200
 ITERATIONS = 3000
 LATENCY_EVENTS = 300
@@ -55,12 +56,14 @@ def _running_job(db: Database, merchant: str) -> UUID:
 def _write_before(db: Database, job_id: UUID, merchant: str, step: str) -> Any:
     """The write as the data layer sent it before webhooks: the same call, answer and validation."""
     with transitions_checked(job_id):
-        return JobAnswer.model_validate(db.fetch_value("SELECT genjobs_report_progress_v1(%s, %s, %s, %s, %s)",
-                                                       (job_id, merchant, 1, step, None)))
+        return JobAnswer.model_validate(db.fetch_value(
+            "SELECT genjobs_report_progress_v2(%s, %s, %s, %s, %s, %s, %s)",
+            (job_id, merchant, 1, step, None, datetime.now(UTC), LEASE)))
 
 
 def _write_after(db: Database, job_id: UUID, merchant: str, step: str) -> Any:
-    return job_data.report_progress(db, job_id=job_id, merchant_id=merchant, attempt=1, step=step, progress=None)
+    return job_data.report_progress(db, job_id=job_id, merchant_id=merchant, attempt=1, step=step, progress=None,
+                                    now=datetime.now(UTC), lease=LEASE)
 
 
 def hot_path(report: Report, server: BenchServer) -> None:
@@ -96,7 +99,7 @@ def hot_path(report: Report, server: BenchServer) -> None:
         med = {n: median(t) for n, t in timings.items()}
         p99 = {n: percentile(t, 99) for n, t in timings.items()}
         report.heading("Webhooks — hot-path overhead for a merchant without endpoints")
-        report.say(f"{ITERATIONS} writes each (genjobs_report_progress_v1, a step change), interleaved in shuffled "
+        report.say(f"{ITERATIONS} writes each (genjobs_report_progress_v2, a step change), interleaved in shuffled "
                    f"order after {WARMUP} warm-up rounds; one pooled connection per clone.")
         report.say("")
         report.table(["variant", "statements / write", "median ms", "p99 ms"],
