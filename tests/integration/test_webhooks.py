@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from genjobs.adapters.webhooks import HttpSender
 from genjobs.data import jobs as job_data
 from genjobs.db import Database, record_statements
 from genjobs.db.outbox import take_webhooks_pending
+from genjobs.models.jobs import Job
 from genjobs.models.webhooks import CreateWebhookRequest, UpdateWebhookRequest
 from genjobs.ports import WebhookRequest
 from genjobs.services import webhooks, worker
@@ -246,6 +250,111 @@ def test_a_merchant_without_endpoints_pays_no_extra_statement_and_writes_nothing
     assert counts == {"globex": 1, "acme": 1}
     assert pending == {"globex": False, "acme": True}
     assert db.fetch_value("SELECT count(*) FROM webhook_messages WHERE merchant_id = 'globex'") == 0
+
+
+# -- one payload per event ------------------------------------------------------------------------------
+
+# what the data layer sends for a claim (genjobs.data.jobs.claim_job through call_writer)
+CLAIM = ("SELECT genjobs_claim_job_v2(%s, %s, %s) AS answer, "
+         "current_setting('genjobs.webhooks_pending', true) AS webhooks_pending")
+PAYLOAD_FUNCTIONS = ("genjobs_enqueue_webhooks_v1", "genjobs_webhook_job_v1", "genjobs_job_outputs_v1")
+
+
+def test_an_event_for_several_endpoints_builds_its_payload_once(db: Database, database_url: str,
+                                                                 secret_box: Any) -> None:
+    # Given three endpoints of acme that take job.started, one for failures only, and one paused
+    clock = real_clock()
+    taking = [endpoint(db, secret_box, f"https://hooks{i}.example.com/") for i in range(2)]
+    taking.append(endpoint(db, secret_box, "https://started.example.com/", events=["job.started"]))
+    endpoint(db, secret_box, "https://failures.example.com/", events=["job.failed"])
+    paused = endpoint(db, secret_box, "https://paused.example.com/")
+    webhooks.update_endpoint(db, "acme", paused.id, UpdateWebhookRequest(enabled=False), allow_private=True,
+                             now=clock())
+    job_id = start_job(db, "acme", new_persona(db, "acme"), clock=clock, job_type="character_variations")
+
+    # When a worker claims the job (one event, job.started), on a connection of this test that counts every
+    # function call (track_functions; the counts of the open transaction)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SET track_functions = 'all'")
+        claim = conn.execute(CLAIM, (job_id, clock(), LEASE)).fetchone()
+        counted = conn.execute("SELECT funcname, calls FROM pg_stat_xact_user_functions WHERE funcname = ANY (%s)",
+                               (list(PAYLOAD_FUNCTIONS),)).fetchall()
+        calls: dict[str, int] = dict(counted)
+        conn.commit()
+
+    # Then the statement wrote the event for the three endpoints that take it and said so, and built the
+    # job's payload (the snapshot and its outputs query) once, not once per endpoint
+    assert claim is not None and claim[0]["status"] == "processing" and claim[1] == "on"
+    started = db.fetch_all("SELECT endpoint_id, data FROM webhook_messages "
+                           "WHERE job_id = %s AND event_type = 'job.started'", (job_id,))
+    assert sorted(str(r["endpoint_id"]) for r in started) == sorted(str(e.id) for e in taking)
+    assert all(r["data"] == started[0]["data"] for r in started) and started[0]["data"]["job"]["outputs"] == []
+    assert calls == {"genjobs_enqueue_webhooks_v1": 1, "genjobs_webhook_job_v1": 1, "genjobs_job_outputs_v1": 1}
+
+
+def test_every_endpoint_gets_the_same_payload_for_an_event(db: Database, secret_box: Any,
+                                                           store: LocalMediaStore) -> None:
+    # Given two endpoints of acme taking every event
+    clock = real_clock()
+    first = endpoint(db, secret_box, "https://one.example.com/")
+    second = endpoint(db, secret_box, "https://two.example.com/")
+
+    # When a variations job runs to completion (its events carry its outputs; job.output events one output more)
+    job_id = run_variations_job(db, store, clock)
+
+    # Then each event was written once per endpoint, both messages with the same payload: the job as it was
+    # at that version, the completed one as GET /jobs/{id} shows it, outputs included
+    rows = db.fetch_all("SELECT endpoint_id, event_type, job_version, data FROM webhook_messages "
+                        "WHERE job_id = %s ORDER BY job_version, event_type", (job_id,))
+    events: dict[tuple[str, int, str | None], dict[UUID, Any]] = {}
+    for row in rows:
+        output = row["data"].get("output", {}).get("id")
+        events.setdefault((row["event_type"], row["job_version"], output), {})[row["endpoint_id"]] = row["data"]
+    assert len(rows) == 2 * len(events) and sum(1 for (kind, _, _) in events if kind == "job.output") == 2
+    for payloads in events.values():
+        assert set(payloads) == {first.id, second.id}
+        assert payloads[first.id] == payloads[second.id]
+        assert payloads[first.id]["job"]["id"] == str(job_id)
+    completed = next(p[first.id] for (kind, _, _), p in events.items() if kind == "job.completed")
+    final = job_data.find_job(db, "acme", job_id)
+    assert final is not None and len(final.outputs) == 2
+    assert Job.model_validate(completed["job"]) == final
+
+
+def test_an_endpoint_deleted_while_a_write_waits_for_it_is_left_out(db: Database, database_url: str,
+                                                                      secret_box: Any) -> None:
+    # Given two endpoints of acme, a queued job, and the delete of one endpoint in a transaction not yet committed
+    clock = real_clock()
+    kept = endpoint(db, secret_box, "https://kept.example.com/")
+    deleted = endpoint(db, secret_box, "https://deleted.example.com/")
+    job_id = start_job(db, "acme", new_persona(db, "acme"), clock=clock, job_type="character_variations")
+    answers: list[Any] = []
+    with psycopg.connect(database_url) as deleting, psycopg.connect(database_url, autocommit=True) as watcher:
+        deleting.execute("DELETE FROM webhook_endpoints WHERE id = %s AND merchant_id = 'acme'", (deleted.id,))
+        deleter = deleting.info.backend_pid
+
+        # When a worker claims the job meanwhile (its event is for both endpoints: it waits for the delete),
+        # and the delete then commits
+        def claim() -> None:
+            try:
+                answers.append(job_data.claim_job(db, job_id, clock(), LEASE))
+            except Exception as exc:  # asserted below
+                answers.append(exc)
+
+        claimer = threading.Thread(target=claim)
+        claimer.start()
+        deadline = time.monotonic() + 10
+        while watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE %s = ANY (pg_blocking_pids(pid))",
+                              (deleter,)).fetchone() != (1,):
+            assert time.monotonic() < deadline and claimer.is_alive(), "the claim did not wait for the delete"
+        deleting.commit()
+        claimer.join(timeout=10)
+
+    # Then the claim succeeded, with its event for the endpoint that is left only
+    assert len(answers) == 1 and not isinstance(answers[0], Exception), answers
+    assert answers[0] is not None and answers[0].attempt == 1
+    assert db.fetch_all("SELECT endpoint_id FROM webhook_messages WHERE job_id = %s AND event_type = 'job.started'",
+                        (job_id,)) == [{"endpoint_id": kept.id}]
 
 
 # -- SSRF ------------------------------------------------------------------------------------------------
