@@ -36,6 +36,8 @@ BENCH_ENV = {
     "HOURLY_GENERATION_LIMIT": "100000000",
     "REGENERATION_COOLDOWN_HOURS": "0",
     "MEDIA_BUCKET": "genjobs-bench-media",
+    # the list cursors' signing key (a list route refuses to answer without one); bench-only
+    "CURSOR_KEYS": "bench-only-cursor-key-0123456789abcdef",
 }
 
 

@@ -38,7 +38,16 @@ from bench.common import (
     quiet_stdout,
     ratio,
 )
-from bench.harness import Captured, call, capture, handler_modules, is_missing, layer_database, succeeded
+from bench.harness import (
+    Captured,
+    call,
+    capture,
+    handler_modules,
+    is_missing,
+    layer_database,
+    outcome,
+    succeeded,
+)
 from bench.scenarios import World
 from tests.support.database import set_database
 
@@ -104,6 +113,7 @@ def _same_inputs(event: dict[str, Any], service: Callable[[], Any], raw: list[Ca
 
 
 def _cases(world: World, db: Database, capturing: Database, modules: dict[str, Any], iterations: int) -> list[Case]:
+    from genjobs import dependencies
     from genjobs.services import jobs, limits
 
     cases: list[Case] = []
@@ -133,7 +143,7 @@ def _cases(world: World, db: Database, capturing: Database, modules: dict[str, A
     persona = world.persona()
     reads = (
         ("GET /jobs?limit=20", "progress", world.http("GET", "/jobs", query={"limit": "20"}),
-         lambda: jobs.list_jobs(db, merchant, limit=20)),
+         lambda: jobs.list_jobs(db, merchant, limit=20, cursor_keys=dependencies.get().cursor_keys())),
         ("GET /personas/{persona_id}", "generation",
          world.http("GET", f"/personas/{persona}", route="/personas/{persona_id}",
                     params={"persona_id": str(persona)}),
@@ -143,7 +153,7 @@ def _cases(world: World, db: Database, capturing: Database, modules: dict[str, A
         read_captured, response = _calibrate(capturing, modules[function], read_event)
         case = Case(name, function, _same_inputs(read_event, read_service, read_captured))
         if is_missing(response) or not succeeded(response):
-            case.missing = "missing"
+            case.missing = "missing" if is_missing(response) else f"failed: {outcome(response)}"
         cases.append(case)
 
     # GET /usage
@@ -248,7 +258,7 @@ def run(report: Report, server: BenchServer) -> None:
         verdicts: list[str] = []
         for case in cases:
             if case.missing:
-                rows.append([case.name, "—", "missing", "", "", "", ""])
+                rows.append([case.name, "—", case.missing, "", "", "", ""])
                 continue
             report.note(f"overhead: {case.name}")
             with quiet_stdout():

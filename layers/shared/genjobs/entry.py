@@ -5,7 +5,9 @@ action models from `genjobs.models.actions` and a dispatch), S3 notifications, s
 custom resource — and the entry classifies each event, runs the matching part and answers in one shape:
 
 * HTTP (API Gateway payload 2.0): bodies the API cannot take are refused first (`genjobs.http.requests`),
-  then the resolver answers; errors are `{"error": {"code", "message", "details"}}` via `genjobs.http.errors`.
+  then a plain GET route is answered by the resolver's fast path (`genjobs.http.fast_path`: the same route
+  function and annotations, without powertools' per-request machinery) and anything else by the resolver;
+  errors are `{"error": {"code", "message", "details"}}` via `genjobs.http.errors`.
 * direct invoke `{"action": ...}`: `{"ok": true, "result": ...}` or `{"ok": false, "error": {...}}` (callers
   are trusted through IAM, so the merchant id may travel in the payload). An action may declare errors that
   propagate instead (`propagate={"run_job": (DatabaseUnavailable,)}`): an *async* invoke answered with
@@ -41,6 +43,7 @@ from genjobs.cloudformation import CustomResourceResult, answer_custom_resource
 from genjobs.db.outbox import take_webhooks_pending
 from genjobs.errors import GenjobsError, error_document, validation_details
 from genjobs.http.errors import gateway_error
+from genjobs.http.fast_path import FastPath
 from genjobs.http.requests import refuse_body
 
 EventKind = Literal["http", "direct", "s3", "sqs", "schedule", "custom_resource", "unknown"]
@@ -161,6 +164,11 @@ class Function:
             refused = refuse_body(event)
             if refused is not None:
                 return gateway_error(refused)
+            fast_path = getattr(self.http, "fast_path", None)
+            if isinstance(fast_path, FastPath):
+                answered = fast_path.answer(event, context)
+                if answered is not None:
+                    return answered
             return self.http.resolve(event, context)
         if kind == "direct" and self.actions is not None:
             return self.invoke_direct(event)

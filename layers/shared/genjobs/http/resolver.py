@@ -15,10 +15,11 @@ powertools caches the check itself (then this goes) or stops calling it by that 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -27,9 +28,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from genjobs.errors import Forbidden, GenjobsError, Unauthorized, ValidationFailed, validation_details
 from genjobs.http.errors import error_response, plain_error_response
+from genjobs.http.fast_path import FastPath
 from genjobs.models.text import storable_text
 
 logger = logging.getLogger("genjobs.http")
+AnyCallable = TypeVar("AnyCallable", bound=Callable[..., Any])
 
 
 def _memoized_per_field(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -56,15 +59,53 @@ def cache_scalar_checks() -> None:
         openapi_validation.is_scalar_field = _memoized_per_field(current)  # type: ignore[attr-defined,assignment]
 
 
-def create_resolver() -> APIGatewayHttpResolver:
-    cache_scalar_checks()
-    app = APIGatewayHttpResolver(enable_validation=True)
-
-    @app.exception_handler(GenjobsError)
-    def _domain_error(error: GenjobsError) -> Response[str]:
+def answer_error(error: Exception) -> Response[str]:
+    """The answer for an exception a route raised: its code's status for a domain error, else a 500 that leaks
+    nothing (the stack trace goes to the logs with the request's correlation id). The resolver's exception
+    handlers and the fast path (`genjobs.http.fast_path`) both answer through it."""
+    if isinstance(error, GenjobsError):
         if error.code == "INTERNAL_ERROR":
             logger.exception("internal error")
         return error_response(error)
+    logger.exception("unhandled error: %s", type(error).__name__)
+    return plain_error_response(500, "INTERNAL_ERROR", "An unexpected error occurred.")
+
+
+class Resolver(APIGatewayHttpResolver):
+    """powertools' HTTP API resolver whose GET routes are also registered with a `FastPath`: the entry asks
+    the fast path first and the resolver answers whatever the fast path leaves (genjobs.http.fast_path)."""
+
+    def __init__(self) -> None:
+        super().__init__(enable_validation=True)
+        self.fast_path = FastPath(answer_error)
+
+    def route(self, rule: str, method: str | list[str] | tuple[str], *args: Any,
+              **kwargs: Any) -> Callable[[AnyCallable], AnyCallable]:
+        register = super().route(rule, method, *args, **kwargs)
+        # powertools' get()/post() pass their options positionally: read them by name
+        options = inspect.signature(super().route).bind(rule, method, *args, **kwargs)
+        options.apply_defaults()
+        given = options.arguments
+        plain = not any(given.get(k) for k in ("cors", "compress", "cache_control", "middlewares")) \
+            and given.get("enable_validation") is not False
+
+        def decorator(func: AnyCallable) -> AnyCallable:
+            registered = register(func)
+            if plain:
+                for item in (method,) if isinstance(method, str) else method:
+                    self.fast_path.add(rule, item, func, status_code=int(given.get("status_code") or 200))
+            return registered
+
+        return decorator
+
+
+def create_resolver() -> Resolver:
+    cache_scalar_checks()
+    app = Resolver()
+
+    @app.exception_handler(GenjobsError)
+    def _domain_error(error: GenjobsError) -> Response[str]:
+        return answer_error(error)
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response[str]:
@@ -81,9 +122,7 @@ def create_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
-        # Never leak a stack trace to the caller; it goes to the logs with the request's correlation id.
-        logger.exception("unhandled error: %s", type(error).__name__)
-        return plain_error_response(500, "INTERNAL_ERROR", "An unexpected error occurred.")
+        return answer_error(error)
 
     return app
 
@@ -92,15 +131,14 @@ def merchant_id_from(app: APIGatewayHttpResolver, claim: str) -> str:
     """The merchant identity: the JWT authorizer's claim, never anything from the request body."""
     claims = app.current_event.request_context.authorizer.jwt_claim
     value = claims.get(claim)
-    unusable = Unauthorized(f"The token has no usable '{claim}' claim.")
     # the same text rules as any input (no NUL, no lone surrogate), and no edge whitespace: " acme " is not
     # "acme" (trimming would merge two tenants)
     if not isinstance(value, str) or not value or value != value.strip() or len(value) > 200:
-        raise unusable
+        raise Unauthorized(f"The token has no usable '{claim}' claim.")
     try:
         return storable_text(value)
     except ValueError:
-        raise unusable from None
+        raise Unauthorized(f"The token has no usable '{claim}' claim.") from None
 
 
 def actor_from(app: APIGatewayHttpResolver) -> str:
