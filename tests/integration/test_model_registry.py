@@ -35,8 +35,8 @@ def set_model(db: Database, model_id: str, **columns: Any) -> None:
 ])
 def test_image_job_estimate_and_cost_are_images_times_the_models_price(db: Database, model_id: str,
                                                                        price: Decimal) -> None:
-    # Given an enabled image model of each family
-    set_model(db, model_id, enabled=True)
+    # Given an enabled image model of each family (Titan is eol since 2026-06-30: lifted for the arithmetic)
+    set_model(db, model_id, enabled=True, lifecycle="active")
     clock = FrozenClock()
     persona = new_persona(db, "acme")
     # When a 3-variation job is started on it and its three images are recorded
@@ -70,6 +70,34 @@ def test_video_job_cost_is_states_times_seconds_times_the_price_at_its_resolutio
                        (model_id,))
     assert row is not None and row["price_resolution"] == "720p"
     assert row["default_parameters"]["durationSeconds"] == seconds
+
+
+def test_the_seeded_registry_cites_a_source_for_every_lifecycle_and_defaults_only_active_models(
+        db: Database) -> None:
+    # Given the registry as the migrations leave it (040, 092)
+    rows = {r["model_id"]: r for r in db.fetch_all(
+        "SELECT model_id, media_type, family, enabled, is_default, lifecycle, lifecycle_eol_at, lifecycle_source "
+        "FROM model_configurations")}
+    # Then the Amazon models are eol on the dates AWS's lifecycle pages give, disabled and not defaults
+    for model_id, eol in (("amazon.nova-canvas-v1:0", "2026-09-30"), ("amazon.nova-reel-v1:1", "2026-09-30"),
+                          ("amazon.titan-image-generator-v2:0", "2026-06-30")):
+        row = rows[model_id]
+        assert row["lifecycle"] == "eol" and row["lifecycle_eol_at"].date().isoformat() == eol
+        assert not row["enabled"] and not row["is_default"]
+    # and one default per kind, each active per the model card cited beside it
+    defaults = {r["media_type"]: r for r in rows.values() if r["is_default"]}
+    assert {k: r["model_id"] for k, r in defaults.items()} == {
+        "image": "stability.stable-image-core-v1:1", "video": "luma.ray-v2:0"}
+    for row in defaults.values():
+        assert row["lifecycle"] == "active" and row["enabled"]
+        assert "docs.aws.amazon.com/bedrock/latest/userguide/model-card-" in row["lifecycle_source"]
+    # and every row says where its lifecycle was read
+    assert all(r["lifecycle_source"] and "https://docs.aws.amazon.com/" in r["lifecycle_source"]
+               for r in rows.values())
+    # and the families the adapters serve: three image families, two video families
+    assert {r["family"] for r in rows.values() if r["media_type"] == "image"} == {
+        "stability_image", "nova_canvas", "titan_image"}
+    assert {r["family"] for r in rows.values() if r["media_type"] == "video"} == {"luma_ray", "nova_reel"}
 
 
 def test_a_start_refuses_unknown_disabled_wrong_kind_and_eol_models_naming_the_allowed_ones(db: Database) -> None:

@@ -17,9 +17,9 @@ Families (which one serves a model is its registry row's `family`, sql/040):
         (the shape this adapter used before the registry; Nova Reel is past its EOL date, sql/040)
     luma_ray                  {prompt, aspect_ratio, loop, duration "5s"|"9s", resolution "540p"|"720p"} and the
         first keyframe as keyframes.frame0 (image-to-video)
-        https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-luma.html (read 2026-12-01: the
-        excerpt read showed the text-to-video fields; keyframes.frame0 follows the page's image-to-video
-        example as Luma's API defines it, and is the part to re-check first if Bedrock refuses it)
+        https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-luma.html (read 2026-12-01): its
+        image-to-video example sends "keyframes": {"frame0": {"type": "image", "source": {"type": "base64",
+        "media_type": "image/jpeg", "data": ...}}}; images JPEG or PNG, 512x512 to 4096x4096
 Every family's default parameters name the clip length `durationSeconds` (the cost rules of sql/013 read it);
 the Luma adapter turns it into the model's "5s".
 
