@@ -157,7 +157,7 @@ def test_long_poll_times_out_with_the_unchanged_job(acme: MerchantClient, db: Da
     assert status == 200 and job["version"] == 1 and headers["ETag"] == '"1"'
     assert elapsed >= 0.95
     assert sleeps.count >= 10 and recorder.count == sleeps.count + 1
-    assert all("FROM generation_jobs WHERE id = " in s for s in recorder.statements)
+    assert all("FROM generation_jobs j WHERE j.id = " in s for s in recorder.statements)
 
 
 def test_long_poll_answers_at_once_when_the_version_already_differs_or_the_job_is_finished(

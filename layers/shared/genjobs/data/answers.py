@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from genjobs.db import Database
 from genjobs.db.outbox import PENDING_COLUMN, PENDING_VALUE, note_webhooks_pending
 from genjobs.errors import IllegalTransition
-from genjobs.models.jobs import Job, JobProgress, JobStatus
+from genjobs.models.jobs import Job, JobProgress, JobStatus, job_from_row
 
 
 class Outcome(BaseModel):
@@ -53,7 +53,7 @@ class JobAnswer(Outcome):
 
     def as_job(self) -> Job:
         assert self.job is not None
-        return Job.model_validate(self.job)
+        return job_from_row(self.job)
 
     def as_progress(self) -> JobProgress:
         assert self.job is not None

@@ -168,24 +168,28 @@ def mark_dispatch_failed(db: Database, job_id: UUID, message: str) -> None:
 
 # -- reads -----------------------------------------------------------------------------------------------
 
-# The columns the API shows (genjobs.models.jobs.Job); prompt, metadata and request hashes stay inside.
-JOB_COLUMNS: tuple[LiteralString, ...] = (
-    "id", "merchant_id", "persona_id", "job_type", "status", "current_step", "progress", "variation_count",
-    "states_requested", "states_generated", "variation_urls", "cost_usd", "estimated_cost_usd", "model_id",
-    "error_code", "error_message", "retry_count", "max_retries", "attempt", "created_at", "started_at",
-    "completed_at", "updated_at", "version", "retry_of",
+# A job as the API shows it (genjobs.models.jobs.Job), computed in SQL: `error` from error_code/error_message,
+# `total_states`, money as float8, the outputs aggregated in the same statement (genjobs_job_outputs_v1,
+# sql/061). A read then validates without Python per row (issue 18); prompt, metadata and request hashes
+# stay inside. `j` is generation_jobs.
+API_JOB_COLUMNS: LiteralString = (
+    "j.id, j.merchant_id, j.persona_id, j.job_type, j.status, j.current_step, j.progress, j.variation_count, "
+    "j.states_requested, j.states_generated, cardinality(j.states_requested) AS total_states, j.variation_urls, "
+    "j.cost_usd::float8 AS cost_usd, j.estimated_cost_usd::float8 AS estimated_cost_usd, j.model_id, "
+    "genjobs_job_outputs_v1(j.id) AS outputs, j.retry_of, "
+    "CASE WHEN j.error_code IS NULL THEN NULL "
+    "ELSE json_build_object('code', j.error_code, 'message', j.error_message) END AS error, "
+    "j.retry_count, j.max_retries, j.attempt, j.created_at, j.started_at, j.completed_at, j.updated_at, j.version"
 )
 # Filters the job lists accept: the only names that can reach the SQL text. `status` is a list of statuses.
 LIST_FILTERS = ("status", "persona_id", "job_type", "created_after", "created_before")
 
-# Built once: composing 25 identifiers on every long-poll tick costs more than the read itself. The outputs
-# are aggregated in the same statement (genjobs_job_outputs_v1, sql/061): one round trip per read.
+# One indexed single-row read (the primary key): what each long-poll tick costs.
 _FIND_JOB: LiteralString = (
-    "SELECT " + ", ".join(JOB_COLUMNS) + ", genjobs_job_outputs_v1(id) AS outputs"
-    " FROM generation_jobs WHERE id = %(job_id)s AND merchant_id = %(merchant_id)s"
+    "SELECT " + API_JOB_COLUMNS + " FROM generation_jobs j"
+    " WHERE j.id = %(job_id)s AND j.merchant_id = %(merchant_id)s"
 )
-_PAGE_COLUMNS = sql.SQL(", ").join(
-    [*(sql.Identifier("j", c) for c in JOB_COLUMNS), sql.SQL("genjobs_job_outputs_v1(j.id) AS outputs")])
+_PAGE_COLUMNS = sql.SQL(API_JOB_COLUMNS)
 _JOB_LIST: TypeAdapter[list[Job]] = TypeAdapter(list[Job])
 _CONDITIONS: dict[str, LiteralString] = {
     "status": "j.status = ANY(%(status)s)",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 JobStatus = Literal["queued", "processing", "generating_videos", "completed", "failed", "canceled"]
 JobType = Literal["character_variations", "state_videos"]
@@ -47,7 +48,8 @@ class Job(BaseModel):
     """A generation job: its status, step, progress, outputs, cost and error. A failed or canceled job's
     `cost_usd` is what the outputs it had already produced cost (charged once)."""
 
-    # Validated straight from its row: `error_code`/`error_message` become `error` (see _from_row).
+    # No validators: a read selects exactly these columns (genjobs.data.jobs); a row of the table goes
+    # through job_from_row.
 
     model_config = ConfigDict(extra="ignore")
 
@@ -78,23 +80,24 @@ class Job(BaseModel):
     updated_at: datetime
     version: int
 
-    @model_validator(mode="before")
-    @classmethod
-    def _from_row(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "error_code" in data:
-            data = dict(data)
-            code, message = data.pop("error_code"), data.pop("error_message", None)
-            data["error"] = {"code": code, "message": message} if code else None
-            data["total_states"] = len(data.get("states_requested") or [])
-            for money in ("cost_usd", "estimated_cost_usd"):
-                if isinstance(data.get(money), Decimal):
-                    data[money] = float(data[money])
-        return data
 
-    @field_validator("states_requested", "states_generated", "variation_urls", "outputs", mode="before")
-    @classmethod
-    def _no_nulls(cls, value: Any) -> Any:
-        return [] if value is None else value
+def job_from_row(row: Mapping[str, Any]) -> Job:
+    """A Job from a generation_jobs row as a mapping (a writer function's `job`, to_jsonb of the row):
+    `error_code`/`error_message` become `error`, `total_states` is counted, NULL arrays are empty, money is a
+    float. The reads select these API columns in SQL instead (genjobs.data.jobs), so a page of jobs validates
+    in pydantic-core without a Python call per row (issue 18)."""
+    data = dict(row)
+    code, message = data.pop("error_code", None), data.pop("error_message", None)
+    if "error" not in data:
+        data["error"] = {"code": code, "message": message} if code else None
+    for name in ("states_requested", "states_generated", "variation_urls", "outputs"):
+        if data.get(name) is None:
+            data[name] = []
+    data.setdefault("total_states", len(data["states_requested"]))
+    for money in ("cost_usd", "estimated_cost_usd"):
+        if isinstance(data.get(money), Decimal):
+            data[money] = float(data[money])
+    return Job.model_validate(data)
 
 
 class JobPage(BaseModel):

@@ -54,6 +54,7 @@ from genjobs.models.jobs import (
     JobPage,
     JobProgress,
     JobTimeline,
+    job_from_row,
 )
 from genjobs.ports import Clock, CursorKeys, FunctionInvoker, InvokeFailed
 from genjobs.services import cursors
@@ -138,7 +139,7 @@ def start_job(
     raise_refusal(answer, persona_id=persona_id)
     if answer.outcome not in ("created", "replayed"):
         raise RuntimeError(f"unexpected start outcome {answer.outcome!r}")
-    job = Job.model_validate(answer.get("job"))
+    job = job_from_row(answer.get("job") or {})
     if answer.outcome == "replayed":
         return StartedJob(job=job, replayed=True, dispatched=False)
     return StartedJob(job=job, replayed=False, dispatched=dispatch_job(db, invoker, job.id, worker_function))

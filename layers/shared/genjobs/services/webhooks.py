@@ -30,7 +30,7 @@ from standardwebhooks.webhooks import Webhook
 from genjobs.data import webhooks as webhook_data
 from genjobs.db import Database
 from genjobs.errors import BadRequest, Conflict, NotFound, ValidationFailed
-from genjobs.models.jobs import Job
+from genjobs.models.jobs import job_from_row
 from genjobs.models.webhooks import (
     MAX_ENDPOINTS_PER_MERCHANT,
     CreateWebhookRequest,
@@ -171,7 +171,7 @@ def payload_of(message: DueMessage) -> dict[str, Any]:
     """{"type", "timestamp", "data"}; a job event's `data.job` is the job as GET /jobs/{id} returns it."""
     data = dict(message.data)
     if isinstance(data.get("job"), dict):
-        data["job"] = Job.model_validate(data["job"]).model_dump(mode="json")
+        data["job"] = job_from_row(data["job"]).model_dump(mode="json")
     return {"type": message.event_type, "timestamp": message.occurred_at.astimezone(UTC).isoformat(),
             "data": data}
 
