@@ -54,12 +54,15 @@ EXPECTED_FUNCTIONS = {
 VIDEO_OUTPUT_KEYS = [
     "jobs/0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a/idle/k3j4h5g6f7d8/output.mp4",
     "jobs/0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a/talking/abcdef123456/output.mp4",
+    # Luma's page names no output file: any MP4 under the invocation's folder is the state's video
+    "jobs/0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a/talking/abcdef123456/video.mp4",
 ]
 NOT_VIDEO_OUTPUT_KEYS = [
     "jobs/0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a/variations/0.png",
     "jobs/0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a/idle/k3j4h5g6f7d8/manifest.json",
     "jobs/0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a/idle/k3j4h5g6f7d8/generation-status.json",
     "uploads/output.mp4",
+    "jobs/0b6f7a52-3c1e-4d0b-9a77-1f2e3d4c5b6a/idle/k3j4h5g6f7d8/output.mp4.json",
 ]
 
 
@@ -596,6 +599,16 @@ def test_video_outputs_and_only_them_notify_the_progress_function() -> None:
         assert not _matches(rules, key), key
     # declared on the bucket, not as SAM S3 events (whose permission would lack a SourceArn)
     assert [f for f in FUNCTIONS.values() if f.events("S3")] == []
+
+
+def test_the_progress_function_takes_exactly_the_keys_the_filter_lets_through() -> None:
+    """The notification filter (template.yaml) and the key pattern the progress function records
+    (genjobs.services.worker.videos.OUTPUT_KEY) agree: any MP4 under an invocation's folder, nothing else."""
+    output_key = importlib.import_module("genjobs.services.worker.videos").OUTPUT_KEY
+    for key in VIDEO_OUTPUT_KEYS:
+        assert output_key.fullmatch(key), key
+    for key in NOT_VIDEO_OUTPUT_KEYS:
+        assert not output_key.fullmatch(key), key
 
 
 def test_only_the_media_bucket_may_invoke_the_progress_function() -> None:

@@ -1,8 +1,9 @@
 """State videos: the S3 notifications of finished videos, and what recording one did.
 
-Bedrock writes each async invocation's output to `<output s3 uri><invocation id>/output.mp4`; the worker
-uses `s3://<media bucket>/jobs/<job_id>/<state>/` as the output URI, so a finished video arrives as an S3
-`ObjectCreated` event for `jobs/<job_id>/<state>/<invocation id>/output.mp4`.
+Bedrock writes each async invocation's output under `<output s3 uri><invocation id>/` (Nova Reel:
+`output.mp4`; Luma names no file); the worker uses `s3://<media bucket>/jobs/<job_id>/<state>/` as the
+output URI, so a finished video arrives as an S3 `ObjectCreated` event for
+`jobs/<job_id>/<state>/<invocation id>/<name>.mp4`.
 """
 
 from __future__ import annotations

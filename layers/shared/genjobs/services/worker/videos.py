@@ -39,9 +39,13 @@ logger = logging.getLogger("genjobs.videos")
 
 # Nova Reel accepts seeds in [0, 2147483646] (Luma Ray2 takes no seed)
 MAX_VIDEO_SEED = 2_147_483_646
+# A state's video: any MP4 directly under the invocation's folder. Nova Reel's documentation names it
+# output.mp4; Luma's parameter page names no file ("The MP4 file will be stored in the Amazon S3 bucket as
+# configured", model-parameters-luma.html, read 2026-12-01), so the name is not part of the match. The S3
+# notification filters on the same suffix (template.yaml, MediaBucket).
 OUTPUT_KEY = re.compile(
     r"^jobs/(?P<job_id>[0-9a-fA-F-]{36})/(?P<state>[a-z][a-z0-9_]{0,39})/(?P<invocation>[A-Za-z0-9._-]{1,128})"
-    r"/output\.mp4$"
+    r"/[A-Za-z0-9._-]{1,128}\.mp4$"
 )
 
 
@@ -151,7 +155,7 @@ def record_video_output(db: Database, store: MediaStore, *, bucket: str, key: st
         return ignored(f"not the media bucket ({store.bucket})")
     match = OUTPUT_KEY.fullmatch(key)
     if match is None:
-        return ignored("not a state video output (jobs/<job_id>/<state>/<invocation>/output.mp4)")
+        return ignored("not a state video output (jobs/<job_id>/<state>/<invocation>/<name>.mp4)")
     try:
         job_id = UUID(match["job_id"])
     except ValueError:
