@@ -56,7 +56,9 @@ _capture_stack: list[list[Captured]] = []
 class CapturingCursor(InstrumentedCursor):
     def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None,
                 binary: bool | None = None) -> CapturingCursor:
-        if _capture_stack:
+        # the pool's liveness check of a connection idle for long (psycopg_pool's check_connection) sends an
+        # empty statement through this cursor too: it is not the request's, and EXPLAIN cannot take it
+        if _capture_stack and Captured(query, params).text.strip():
             _capture_stack[-1].append(Captured(query, params))
         super().execute(query, params, prepare=prepare, binary=binary)
         return self
