@@ -170,7 +170,7 @@ def test_template_functions_routes_schedules_and_s3_notifications() -> None:
     assert all(s.module_path.exists() for s in specs)
     assert schedules(template, specs) == {"maintenance": 60}
     subs = s3_subscriptions(template, specs)
-    assert [(s.function, s.prefix, s.suffix) for s in subs] == [("progress", "jobs/", "output.mp4")]
+    assert [(s.function, s.prefix, s.suffix) for s in subs] == [("progress", "jobs/", ".mp4")]
     # a SAM S3 event of the function reads the same as the bucket's notification
     sam_shaped = copy.deepcopy(template)
     config = sam_shaped["Resources"]["MediaBucket"]["Properties"].pop("NotificationConfiguration")

@@ -71,7 +71,7 @@ class _Route:
 
 def use_request(event: Mapping[str, Any], context: LambdaContext | None) -> APIGatewayProxyEventV2:
     """Make `event` the request the route functions read, where powertools' `resolve()` puts it."""
-    proxy = APIGatewayProxyEventV2(dict(event))
+    proxy = APIGatewayProxyEventV2(event if isinstance(event, dict) else dict(event))
     BaseRouter.current_event = proxy
     BaseRouter.lambda_context = context  # type: ignore[assignment]
     return proxy

@@ -127,10 +127,17 @@ def create_resolver() -> Resolver:
     return app
 
 
+def _claims(app: APIGatewayHttpResolver) -> dict[str, Any]:
+    """The JWT authorizer's claims (payload 2.0: requestContext.authorizer.jwt.claims), read from the raw event:
+    the data-class chain builds three wrapper objects per read, on every request (issue 18)."""
+    context = app.current_event.raw_event.get("requestContext") or {}
+    claims = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims")
+    return claims if isinstance(claims, dict) else {}
+
+
 def merchant_id_from(app: APIGatewayHttpResolver, claim: str) -> str:
     """The merchant identity: the JWT authorizer's claim, never anything from the request body."""
-    claims = app.current_event.request_context.authorizer.jwt_claim
-    value = claims.get(claim)
+    value = _claims(app).get(claim)
     # the same text rules as any input (no NUL, no lone surrogate), and no edge whitespace: " acme " is not
     # "acme" (trimming would merge two tenants)
     if not isinstance(value, str) or not value or value != value.strip() or len(value) > 200:
@@ -143,7 +150,7 @@ def merchant_id_from(app: APIGatewayHttpResolver, claim: str) -> str:
 
 def actor_from(app: APIGatewayHttpResolver) -> str:
     """Who an operator is, for the audit trail: the token's `sub` claim."""
-    value = app.current_event.request_context.authorizer.jwt_claim.get("sub")
+    value = _claims(app).get("sub")
     if not isinstance(value, str) or not value.strip() or len(value) > 300:
         raise Unauthorized("The token has no usable 'sub' claim.")
     try:
@@ -156,7 +163,7 @@ def require_scope(app: APIGatewayHttpResolver, scope: str) -> None:
     """The operator routes need `scope`. API Gateway already refuses a token without it (AuthorizationScopes in
     template.yaml: 403); checked here again so a route added without its scopes is still closed. The JWT
     authorizer passes the `scope` claim as one space-separated string (a list claim arrives as "[a b]")."""
-    claims = app.current_event.request_context.authorizer.jwt_claim
+    claims = _claims(app)
     raw = claims.get("scope", claims.get("scp"))
     if isinstance(raw, list):
         granted = [str(s) for s in raw]
