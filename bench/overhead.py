@@ -127,8 +127,6 @@ def _cases(world: World, db: Database, capturing: Database, modules: dict[str, A
     if is_missing(response) or not succeeded(response):
         case.missing = "missing"
     else:
-        from genjobs.services import jobs
-
         def read_job() -> Any:
             return jobs.get_job(db, merchant, job_id)
 

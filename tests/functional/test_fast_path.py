@@ -8,7 +8,9 @@ import json
 from typing import Any, cast
 
 import pytest
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from genjobs.http.resolver import create_resolver
 
 from tests.support.events import http_event, invoke, lambda_context
 from tests.support.handlers import HANDLERS
@@ -46,7 +48,7 @@ def given(acme: MerchantClient) -> dict[str, str]:
     assert status == 201
     status, job, _ = acme.start_generation(persona["id"], {"variation_count": 2})
     assert status == 202
-    return {"persona": persona["id"], "job": job["job_id"] if "job_id" in job else job["id"]}
+    return {"persona": persona["id"], "job": job["id"]}
 
 
 def _get(path: str, *, route: str | None = None, params: dict[str, str] | None = None,
@@ -150,3 +152,29 @@ def test_powertools_keeps_the_request_where_the_fast_path_puts_it(given: dict[st
     assert BaseRouter.current_event.raw_event == event
     assert BaseRouter.lambda_context is cast(Any, context)
     assert HANDLERS["limits"].app.current_event is BaseRouter.current_event
+
+
+def test_bytes_answers_are_left_to_the_resolver_or_a_500_without_running_the_route_twice() -> None:
+    """No genjobs route answers bytes. One that declares bytes is left to the resolver; one that answers bytes
+    anyway is a server fault: a 500 from the fast path (the resolver's response validation calls it a 422), the
+    route having run once."""
+    app = create_resolver()
+    calls: list[str] = []
+
+    @app.get("/blob")
+    def blob() -> Response[bytes]:
+        return Response(status_code=200, content_type="application/octet-stream", body=b"\x89PNG")
+
+    @app.get("/text")
+    def text() -> Response[str]:
+        calls.append("text")
+        return Response(status_code=200, content_type="application/octet-stream", body=cast(Any, b"\x89PNG"))
+
+    context = cast(Any, lambda_context(30.0))
+    assert "GET /blob" not in app.fast_path.route_keys
+    assert app.fast_path.answer(_get("/blob"), context) is None
+    fast = app.fast_path.answer(_get("/text"), context)
+    assert calls == ["text"]
+    assert fast is not None and fast["statusCode"] == 500
+    assert json.loads(fast["body"])["error"]["code"] == "INTERNAL_ERROR"
+    assert app.resolve(_get("/text"), context)["statusCode"] >= 400  # the resolver refuses it too

@@ -119,6 +119,9 @@ class Function:
         self.name = name
         self.logger = Logger(service=f"genjobs-{name}")
         self.http = http
+        # genjobs.http.resolver.Resolver registers its plain GET routes with a fast path (found once, here)
+        fast_path = getattr(http, "fast_path", None)
+        self.fast_path = fast_path if isinstance(fast_path, FastPath) else None
         self.actions = actions
         self.dispatch = dispatch
         self.s3 = s3
@@ -164,9 +167,8 @@ class Function:
             refused = refuse_body(event)
             if refused is not None:
                 return gateway_error(refused)
-            fast_path = getattr(self.http, "fast_path", None)
-            if isinstance(fast_path, FastPath):
-                answered = fast_path.answer(event, context)
+            if self.fast_path is not None:
+                answered = self.fast_path.answer(event, context)
                 if answered is not None:
                     return answered
             return self.http.resolve(event, context)

@@ -281,8 +281,7 @@ def list_jobs(
     # the page arrives as one JSON text, parsed and validated by pydantic-core in one call: building a dict
     # per row of 26 columns and validating each in Python cost more than the query (issue 18)
     row = db.fetch_one(query, params)
-    if row is None:
-        return False, []
+    assert row is not None  # persona_check always answers one row
     return bool(row["persona_known"]), _JOB_LIST.validate_json(row["jobs"])
 
 

@@ -151,6 +151,8 @@ class FastPath:
         answer = hints.get("return")
         if typing.get_origin(answer) is Response:
             answer = typing.get_args(answer)[0] if typing.get_args(answer) else None
+        if answer is bytes:
+            return False  # not JSON: the resolver's
         route_path = rule.replace("<", "{").replace(">", "}")
         self._routes[f"GET {route_path}"] = _Route(
             func=func, arguments=tuple(arguments), path=route_path,
@@ -169,11 +171,12 @@ class FastPath:
             response = self._response(route, route.func(**kwargs))
         except Exception as exc:  # the resolver's exception handlers answer through the same function
             response = self._answer_error(exc)
-        body = response.body
-        if isinstance(body, bytes):  # no route answers bytes; keep the resolver's rule should one ever do
-            return None
+        if isinstance(response.body, bytes):
+            # a JSON API: a server fault (the resolver refuses it too); answered here, not by handing the
+            # request back after the route already ran
+            response = self._answer_error(TypeError("a route answered bytes"))
         serializer = proxy.header_serializer()  # type: ignore[no-untyped-call]
-        return {"statusCode": response.status_code, "body": body, "isBase64Encoded": False,
+        return {"statusCode": response.status_code, "body": response.body, "isBase64Encoded": False,
                 **serializer.serialize(headers=response.headers, cookies=response.cookies)}
 
     def _arguments(self, route: _Route, event: Mapping[str, Any]) -> dict[str, Any] | None:
